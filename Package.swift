@@ -1,0 +1,53 @@
+// swift-tools-version: 6.0
+//
+// Archangel: a lock-free kernel <-> userspace message bridge.
+// Layers (docs/architecture.md): CArchangel (the ABI header and libc shims)
+// -> ArchangelCore (rings, pool, validation, statistics on raw memory; no
+// syscalls) -> ArchangelSystem (syscalls only) -> Archangel (public API and
+// backends) -> the `archangel` command.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Archangel",
+    products: [
+        .library(name: "Archangel", targets: ["Archangel"]),
+        .executable(name: "archangel", targets: ["archangel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CArchangel"),
+        .target(name: "ArchangelCore", dependencies: ["CArchangel"], swiftSettings: strict),
+        .target(name: "ArchangelSystem", dependencies: ["CArchangel", "ArchangelCore"], swiftSettings: strict),
+        .target(
+            name: "Archangel",
+            dependencies: ["ArchangelCore", "ArchangelSystem", "CArchangel"],
+            swiftSettings: strict
+        ),
+        .target(name: "CArchangelBench"),
+        .target(
+            name: "ArchangelBench",
+            dependencies: ["Archangel", "ArchangelCore", "ArchangelSystem", "CArchangelBench"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "archangel",
+            dependencies: [
+                "Archangel", "ArchangelBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ArchangelCoreTests", dependencies: ["ArchangelCore", "CArchangel"], swiftSettings: strict),
+        .testTarget(
+            name: "ArchangelTests",
+            dependencies: ["Archangel", "ArchangelCore", "ArchangelSystem"],
+            swiftSettings: strict
+        ),
+    ]
+)

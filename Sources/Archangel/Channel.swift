@@ -1,0 +1,251 @@
+import ArchangelCore
+import ArchangelSystem
+import Synchronization
+
+/// One end of a bidirectional channel: sends on its outgoing direction and
+/// receives from its incoming one.
+///
+/// The same type serves the kernel side (held by a `CommManager`) and the
+/// user side (opened through a backend). Each direction is single-producer,
+/// single-consumer: send from one thread at a time and receive from one
+/// thread at a time (they may be two different threads). Blocking calls spin
+/// briefly, then sleep on an eventfd using the need-wakeup protocol, so a busy
+/// peer costs no system call.
+public final class Channel: Sendable {
+    /// The channel id.
+    public let id: ChannelID
+    /// Which end this is.
+    public let side: ChannelSide
+    /// The sending half (outgoing direction).
+    public let sender: MessageSender
+    /// The receiving half (incoming direction).
+    public let receiver: MessageReceiver
+    /// The geometry of the channel memory.
+    public let layout: ChannelLayout
+    /// How blocking calls wait.
+    public let waitPolicy: WaitPolicy
+
+    let memory: SharedMemory
+    let dataReady: EventFD
+    let spaceReady: EventFD
+    let link: ChannelLink
+    let pump = Mutex<ReceivePump?>(nil)
+    let extraRegion: RegionSlot
+
+    init(id: ChannelID, side: ChannelSide, memory: SharedMemory, layout: ChannelLayout,
+         dataReady: EventFD, spaceReady: EventFD, peerData: any PeerNotifier, peerSpace: any PeerNotifier,
+         link: ChannelLink, waitPolicy: WaitPolicy, extraRegion: RegionSlot) {
+        self.id = id
+        self.side = side
+        self.memory = memory
+        self.layout = layout
+        self.dataReady = dataReady
+        self.spaceReady = spaceReady
+        self.link = link
+        self.waitPolicy = waitPolicy
+        self.extraRegion = extraRegion
+        sender = MessageSender(base: memory.base, layout: layout, direction: side.outgoing, notifier: peerData)
+        receiver = MessageReceiver(base: memory.base, layout: layout, direction: side.incoming, notifier: peerSpace)
+    }
+
+    deinit {
+        pump.withLock { $0?.stop() }
+    }
+
+    /// The largest payload one message may carry.
+    public var maxPayload: Int { sender.maxPayload }
+
+    /// Whether the channel is still open.
+    public var isOpen: Bool { link.isOpen }
+
+    /// Closes the channel for both ends and wakes every blocked call, which then throws `closed`.
+    public func close() {
+        link.close()
+        pump.withLock { $0?.stop() }
+    }
+
+    // MARK: Sending
+
+    /// Sends a message without blocking.
+    ///
+    /// - Returns: true when sent, false when the ring is full or the pool is
+    ///   empty (would block; counted as `queue_full`).
+    /// - Throws: `payloadTooLarge`, `closed`, `corrupted`.
+    @discardableResult
+    public func trySend(_ type: MessageType, priority: MessagePriority = .normal,
+                        bytes: UnsafeRawBufferPointer) throws(ChannelError) -> Bool {
+        guard link.isOpen else { throw .closed }
+        return try sender.trySend(type: type, priority: priority, payload: bytes) == .sent
+    }
+
+    /// Sends a message without blocking.
+    @discardableResult
+    public func trySend(_ type: MessageType, priority: MessagePriority = .normal,
+                        bytes: [UInt8]) throws(ChannelError) -> Bool {
+        try withBytes(bytes) { (raw) throws(ChannelError) in try trySend(type, priority: priority, bytes: raw) }
+    }
+
+    /// Sends a message, waiting for room when the ring is full or the pool empty.
+    ///
+    /// - Parameters:
+    ///   - correlation: the sequence of the request this message answers (see `respond(to:...)`).
+    ///   - timeout: how long to wait for room; nil waits as long as it takes.
+    /// - Throws: `timedOut`, `payloadTooLarge`, `closed`, `corrupted`.
+    public func send(_ type: MessageType, priority: MessagePriority = .normal, bytes: UnsafeRawBufferPointer,
+                     correlation: UInt64? = nil, timeout: Duration? = nil) throws(ChannelError) {
+        try waitLoop(timeout: timeout, event: spaceReady) { () throws(ChannelError) -> SendBlock? in
+            switch try sender.trySend(type: type, priority: priority, payload: bytes, correlation: correlation) {
+            case .sent: nil
+            case .wouldBlock(let block): block
+            }
+        } prepare: { (block) throws(ChannelError) -> Bool in
+            try sender.prepareToWait(for: block)
+        } finish: { block in
+            sender.finishWait(for: block)
+        }
+    }
+
+    /// Sends a message, waiting for room.
+    public func send(_ type: MessageType, priority: MessagePriority = .normal, bytes: [UInt8],
+                     correlation: UInt64? = nil, timeout: Duration? = nil) throws(ChannelError) {
+        try withBytes(bytes) { (raw) throws(ChannelError) in
+            try send(type, priority: priority, bytes: raw, correlation: correlation, timeout: timeout)
+        }
+    }
+
+    /// Answers `request`: sends a message whose correlation names the request's sequence.
+    public func respond(to request: MessageView, type: MessageType = .aiResponse,
+                        priority: MessagePriority? = nil, bytes: UnsafeRawBufferPointer,
+                        timeout: Duration? = nil) throws(ChannelError) {
+        try send(type, priority: priority ?? request.priority, bytes: bytes, correlation: request.sequence,
+                 timeout: timeout)
+    }
+
+    /// Answers `request`: sends a message whose correlation names the request's sequence.
+    public func respond(to request: Message, type: MessageType = .aiResponse,
+                        priority: MessagePriority? = nil, bytes: [UInt8], timeout: Duration? = nil) throws(ChannelError) {
+        try withBytes(bytes) { (raw) throws(ChannelError) in
+            try send(type, priority: priority ?? request.priority, bytes: raw, correlation: request.sequence,
+                     timeout: timeout)
+        }
+    }
+
+    // MARK: Receiving
+
+    /// Lends the next message to `body` in place (zero copy), waiting for one.
+    ///
+    /// The view is valid only inside `body`; ring space and pool buffers go
+    /// back to the sender when it returns.
+    /// - Parameter timeout: nil waits as long as it takes; `.zero` does not wait.
+    /// - Throws: `timedOut`, `closed`, `corrupted`, `receiverInUse`.
+    public func receive<R>(timeout: Duration? = nil, _ body: (MessageView) -> R) throws(ChannelError) -> R {
+        try checkDirectReceive()
+        return try receiveUnchecked(timeout: timeout, body)
+    }
+
+    func receiveUnchecked<R>(timeout: Duration?, _ body: (MessageView) -> R) throws(ChannelError) -> R {
+        var result: R?
+        try waitLoop(timeout: timeout, event: dataReady) { () throws(ChannelError) -> Bool? in
+            result = try receiver.tryReceive(body)
+            return result == nil ? true : nil
+        } prepare: { (_: Bool) throws(ChannelError) -> Bool in
+            try receiver.prepareToSleep()
+        } finish: { _ in
+            receiver.finishSleep()
+        }
+        return result!
+    }
+
+    /// Lends the next message to `body` if one is queued; nil otherwise. Never blocks.
+    public func tryReceive<R>(_ body: (MessageView) -> R) throws(ChannelError) -> R? {
+        try checkDirectReceive()
+        guard link.isOpen else { throw .closed }
+        return try receiver.tryReceive(body)
+    }
+
+    /// Receives the next message, copying its payload out, waiting for one.
+    public func receive(timeout: Duration? = nil) throws(ChannelError) -> Message {
+        try receive(timeout: timeout) { Message($0) }
+    }
+
+    /// Receives the next message if one is queued, copying its payload out.
+    public func tryReceive() throws(ChannelError) -> Message? {
+        try tryReceive { Message($0) }
+    }
+
+    /// Receives the next message into `buffer` (the seed's `receive_message` shape; no allocation).
+    ///
+    /// - Throws: `bufferTooSmall` when the payload does not fit; the message then stays queued.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer,
+                        timeout: Duration? = nil) throws(ChannelError) -> MessageInfo {
+        try checkDirectReceive()
+        var result: MessageInfo?
+        try waitLoop(timeout: timeout, event: dataReady) { () throws(ChannelError) -> Bool? in
+            result = try receiver.tryReceive(sizeLimit: buffer.count) { MessageInfo($0, count: $0.copyBytes(to: buffer)) }
+            return result == nil ? true : nil
+        } prepare: { (_: Bool) throws(ChannelError) -> Bool in
+            try receiver.prepareToSleep()
+        } finish: { _ in
+            receiver.finishSleep()
+        }
+        return result!
+    }
+
+    func checkDirectReceive() throws(ChannelError) {
+        if pump.withLock({ $0 != nil }) { throw .receiverInUse }
+    }
+
+    // MARK: Notifications (the seed's notify_kernel / notify_user)
+
+    /// Wakes whoever waits to receive on this endpoint (e.g. to re-check a condition).
+    public func wakeReceiver() { dataReady.notify() }
+
+    // MARK: Waiting
+
+    /// The spin-then-sleep loop of every blocking call.
+    ///
+    /// `attempt` returns nil when done, or what it waits for. `prepare` runs the
+    /// need-wakeup protocol and says whether sleeping is safe; `finish` clears
+    /// the flag afterwards.
+    func waitLoop<W>(timeout: Duration?, event: EventFD,
+                     attempt: () throws(ChannelError) -> W?,
+                     prepare: (W) throws(ChannelError) -> Bool,
+                     finish: (W) -> Void) throws(ChannelError) {
+        let clock = ContinuousClock()
+        let deadline = timeout.map { clock.now.advanced(by: $0) }
+        var spins = 0
+        while true {
+            guard link.isOpen else { throw .closed }
+            guard let waitingFor = try attempt() else { return }
+            if let deadline, timeout! <= .zero || clock.now >= deadline { throw .timedOut }
+            if spins < waitPolicy.spinIterations {
+                spins += 1
+                continue
+            }
+            spins = 0
+            var remaining: Duration? = nil
+            if let deadline {
+                remaining = clock.now.duration(to: deadline)
+                if remaining! <= .zero { throw .timedOut }
+            }
+            if try prepare(waitingFor) {
+                defer { finish(waitingFor) }
+                guard link.isOpen else { throw .closed }
+                _ = try event.wait(timeout: remaining)
+            }
+        }
+    }
+}
+
+/// The extra shared region of a channel, one slot both endpoints see.
+final class RegionSlot: Sendable {
+    let region = Mutex<SharedMemory?>(nil)
+}
+
+/// `Array.withUnsafeBytes` for a body with typed throws.
+func withBytes<R>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(ChannelError) -> R) throws(ChannelError) -> R {
+    let result: Result<R, ChannelError> = bytes.withUnsafeBytes { raw in
+        Result { () throws(ChannelError) -> R in try body(raw) }
+    }
+    return try result.get()
+}

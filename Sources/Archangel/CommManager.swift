@@ -1,0 +1,239 @@
+import ArchangelCore
+import ArchangelSystem
+import Synchronization
+
+/// The communication manager: owns up to `maxChannels` channels and plays the
+/// kernel side of each (the seed's `archangel_comm_manager`).
+///
+/// Embed it to *be* the host: sensors send with `send(channel:...)` and
+/// receive answers with `receive(channel:...)`, the seed's calls; AI engines
+/// open the user side of a channel through a backend (`InProcessBackend`
+/// here; the userspace host and the kernel module later).
+public final class CommManager: Sendable {
+    /// Limits and defaults of a manager.
+    public struct Configuration: Sendable, Equatable {
+        /// The most channels at once (ids 0..<maxChannels). The seed's default is 16.
+        public var maxChannels: Int
+        /// Geometry of new channels.
+        public var channel: ChannelConfiguration
+        /// How blocking calls wait.
+        public var waitPolicy: WaitPolicy
+
+        /// Creates a configuration.
+        public init(maxChannels: Int = 16, channel: ChannelConfiguration = .default,
+                    waitPolicy: WaitPolicy = .default) {
+            self.maxChannels = maxChannels
+            self.channel = channel
+            self.waitPolicy = waitPolicy
+        }
+    }
+
+    /// Both endpoints of a hosted channel.
+    struct Hosted: Sendable {
+        let kernel: Channel
+        let user: Channel
+        let link: ChannelLink
+    }
+
+    /// The configuration in force.
+    public let configuration: Configuration
+    private let channels = Mutex<[UInt32: Hosted]>([:])
+
+    /// Creates a manager with no channels.
+    ///
+    /// - Throws: `invalidConfiguration` for a limit outside 1...4096 or bad channel geometry.
+    public init(configuration: Configuration = .init()) throws(ChannelError) {
+        guard configuration.maxChannels >= 1, configuration.maxChannels <= 4096 else {
+            throw .invalidConfiguration("maxChannels = \(configuration.maxChannels): must be 1...4096")
+        }
+        try configuration.channel.validate()
+        self.configuration = configuration
+    }
+
+    deinit {
+        for hosted in channels.withLock({ Array($0.values) }) { hosted.link.close() }
+    }
+
+    // MARK: Channel management (archangel_comm_channel_create / _destroy / _get)
+
+    /// Creates a channel with the lowest free id, or with `id`.
+    ///
+    /// - Throws: `tooManyChannels`, `channelExists`, `invalidChannelID`, or a system error.
+    @discardableResult
+    public func createChannel(id: ChannelID? = nil, configuration: ChannelConfiguration? = nil) throws(ChannelError)
+        -> ChannelID {
+        let limit = self.configuration.maxChannels
+        // Reserve the id under the lock, build outside it (mmap and eventfds take time).
+        let chosen = try channels.withLock { (table) throws(ChannelError) -> UInt32 in
+            if let id {
+                guard Int(id.rawValue) < limit else { throw .invalidChannelID(id.rawValue, limit: limit) }
+                guard table[id.rawValue] == nil else { throw .channelExists(id.rawValue) }
+                return id.rawValue
+            }
+            guard let free = (0..<UInt32(limit)).first(where: { table[$0] == nil }) else {
+                throw .tooManyChannels(limit: limit)
+            }
+            return free
+        }
+        let hosted = try Self.build(id: chosen, configuration: configuration ?? self.configuration.channel,
+                                    waitPolicy: self.configuration.waitPolicy)
+        try channels.withLock { (table) throws(ChannelError) in
+            guard table[chosen] == nil else { throw .channelExists(chosen) }
+            guard table.count < limit else { throw .tooManyChannels(limit: limit) }
+            table[chosen] = hosted
+        }
+        return ChannelID(chosen)
+    }
+
+    private static func build(id: UInt32, configuration: ChannelConfiguration,
+                              waitPolicy: WaitPolicy) throws(ChannelError) -> Hosted {
+        let layout = try ChannelLayout(configuration: configuration, channelID: id)
+        let memory = try SharedMemory(memfdNamed: "archangel-channel-\(id)", size: layout.totalSize)
+        layout.writeHeader(to: memory.base)
+        // Each side waits for data on one eventfd and for room on another.
+        let kernelData = try EventFD(), kernelSpace = try EventFD()
+        let userData = try EventFD(), userSpace = try EventFD()
+        let link = ChannelLink(wakers: [kernelData, kernelSpace, userData, userSpace])
+        let region = RegionSlot()
+        let kernel = Channel(id: ChannelID(id), side: .kernel, memory: memory, layout: layout,
+                             dataReady: kernelData, spaceReady: kernelSpace,
+                             peerData: userData, peerSpace: userSpace, link: link, waitPolicy: waitPolicy,
+                             extraRegion: region)
+        let user = Channel(id: ChannelID(id), side: .user, memory: memory, layout: layout,
+                           dataReady: userData, spaceReady: userSpace,
+                           peerData: kernelData, peerSpace: kernelSpace, link: link, waitPolicy: waitPolicy,
+                           extraRegion: region)
+        return Hosted(kernel: kernel, user: user, link: link)
+    }
+
+    /// Destroys channel `id`: both endpoints are closed, blocked calls throw
+    /// `closed`, and the memory goes once the last endpoint reference is dropped.
+    ///
+    /// - Returns: false when no such channel exists.
+    @discardableResult
+    public func destroyChannel(_ id: ChannelID) -> Bool {
+        guard let hosted = channels.withLock({ $0.removeValue(forKey: id.rawValue) }) else { return false }
+        hosted.link.close()
+        hosted.kernel.close()
+        hosted.user.close()
+        return true
+    }
+
+    /// The kernel-side endpoint of channel `id`.
+    public func channel(_ id: ChannelID) throws(ChannelError) -> Channel { try hosted(id).kernel }
+
+    /// The user-side endpoint of channel `id`, for in-process peers (see `InProcessBackend`).
+    public func userEndpoint(_ id: ChannelID) throws(ChannelError) -> Channel { try hosted(id).user }
+
+    /// Ids of the channels in use, ascending.
+    public var channelIDs: [ChannelID] { channels.withLock { $0.keys.sorted().map { ChannelID(rawValue: $0) } } }
+
+    private func hosted(_ id: ChannelID) throws(ChannelError) -> Hosted {
+        guard let hosted = channels.withLock({ $0[id.rawValue] }) else { throw .channelNotFound(id.rawValue) }
+        return hosted
+    }
+
+    // MARK: Messages (archangel_comm_send_message / _receive_message)
+
+    /// Sends kernel → user on channel `id`, waiting for room (nil timeout: as long as it takes).
+    public func send(channel id: ChannelID, type: MessageType, priority: MessagePriority = .normal,
+                     bytes: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) {
+        try channel(id).send(type, priority: priority, bytes: bytes, timeout: timeout)
+    }
+
+    /// Sends kernel → user on channel `id`.
+    public func send(channel id: ChannelID, type: MessageType, priority: MessagePriority = .normal,
+                     bytes: [UInt8], timeout: Duration? = nil) throws(ChannelError) {
+        try channel(id).send(type, priority: priority, bytes: bytes, timeout: timeout)
+    }
+
+    /// Receives a user → kernel message into `buffer`; see `Channel.receive(into:timeout:)`.
+    public func receive(channel id: ChannelID, into buffer: UnsafeMutableRawBufferPointer,
+                        timeout: Duration? = nil) throws(ChannelError) -> MessageInfo {
+        try channel(id).receive(into: buffer, timeout: timeout)
+    }
+
+    /// Receives a user → kernel message, copying it out.
+    public func receive(channel id: ChannelID, timeout: Duration? = nil) throws(ChannelError) -> Message {
+        try channel(id).receive(timeout: timeout)
+    }
+
+    // MARK: Notifications (archangel_comm_notify_kernel / _notify_user)
+
+    /// Wakes the kernel side's receiver of channel `id`.
+    public func notifyKernel(channel id: ChannelID) throws(ChannelError) { try hosted(id).kernel.wakeReceiver() }
+
+    /// Wakes the user side's receiver of channel `id`.
+    public func notifyUser(channel id: ChannelID) throws(ChannelError) { try hosted(id).user.wakeReceiver() }
+
+    // MARK: Extra shared memory (archangel_comm_setup_shared_memory / _cleanup_shared_memory)
+
+    /// Sets up an extra shared region of `size` bytes for channel `id`, visible to both sides
+    /// through `Channel.sharedRegion`. Replaces an earlier one.
+    public func setupSharedMemory(channel id: ChannelID, size: Int) throws(ChannelError) {
+        guard size > 0, size <= 1 << 30 else {
+            throw .invalidConfiguration("shared memory size \(size): must be 1 byte to 1 GiB")
+        }
+        let hosted = try hosted(id)
+        let pageRounded = (size + ABI.pageSize - 1) / ABI.pageSize * ABI.pageSize
+        let region = try SharedMemory(memfdNamed: "archangel-shared-\(id)", size: pageRounded)
+        hosted.kernel.extraRegion.region.withLock { $0 = region }
+    }
+
+    /// Removes channel `id`'s extra shared region (unmapped once no caller still uses it).
+    public func cleanupSharedMemory(channel id: ChannelID) {
+        guard let hosted = try? hosted(id) else { return }
+        hosted.kernel.extraRegion.region.withLock { $0 = nil }
+    }
+
+    // MARK: Statistics
+
+    /// The statistics of every channel, in the `/proc/archangel/comm` format's model.
+    public func statistics() -> StatisticsReport {
+        let hosted = channels.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
+        return StatisticsReport(channels: hosted.map { h in Self.statistics(kernel: h.kernel, user: h.user) },
+                                maxChannels: configuration.maxChannels)
+    }
+
+    static func statistics(kernel: Channel, user: Channel) -> ChannelStatistics {
+        let failed = [kernel.sender.error, kernel.receiver.error, user.sender.error, user.receiver.error]
+            .contains { $0 != nil }
+        return ChannelStatistics(id: kernel.id.rawValue, health: failed ? .failed : .active,
+                                 toUser: .init(sender: kernel.sender, receiver: user.receiver),
+                                 toKernel: .init(sender: user.sender, receiver: kernel.receiver))
+    }
+}
+
+extension DirectionStatistics {
+    /// Combines the two sides' counters of one direction.
+    public init(sender: MessageSender, receiver: MessageReceiver) {
+        self.init()
+        let s = sender.counters, r = receiver.counters
+        messagesSent = s.load(.messagesSent)
+        bytesSent = s.load(.bytesSent)
+        messagesReceived = r.load(.messagesReceived)
+        bytesReceived = r.load(.bytesReceived)
+        rejected = s.load(.rejected)
+        errors = s.load(.errors) + r.load(.errors)
+        queueFull = s.load(.queueFull)
+        ringUsed = sender.ringUsedNow()
+        ringSize = sender.ringSize
+        ringHighWater = max(r.load(.normalHighWater), r.load(.expressHighWater))
+        poolTransfers = s.load(.poolTransfers)
+        copyFallbacks = s.load(.copyFallbacks)
+        poolInUse = s.load(.poolBuffersInUse)
+        poolSize = UInt64(sender.poolSize)
+        notificationsSent = s.load(.notificationsSent) + r.load(.notificationsSent)
+        notificationsSuppressed = s.load(.notificationsSuppressed)
+        waits = s.load(.waits) + r.load(.waits)
+    }
+}
+
+extension Channel {
+    /// The extra shared region set up with `CommManager.setupSharedMemory`, if any.
+    ///
+    /// Both sides see the same bytes; coordinate access through messages.
+    public var sharedRegion: UnsafeMutableRawBufferPointer? {
+        extraRegion.region.withLock { region in region.map { UnsafeMutableRawBufferPointer(start: $0.base, count: $0.size) } }
+    }
+}

@@ -1,0 +1,56 @@
+/// A received message with its payload copied out of shared memory.
+///
+/// The convenient form (one allocation for the payload). For the zero-copy
+/// form use `Channel.receive(_:)` with a closure that gets a `MessageView`.
+public struct Message: Sendable, Equatable {
+    /// The message type.
+    public var type: MessageType
+    /// The priority it was sent with.
+    public var priority: MessagePriority
+    /// The sender's sequence number.
+    public var sequence: UInt64
+    /// CLOCK_MONOTONIC nanoseconds at send.
+    public var timestamp: UInt64
+    /// Record flags (`dma`, `copied`, `correlated`).
+    public var flags: MessageFlags
+    /// The request this message answers, if it is a correlated response.
+    public var correlation: UInt64?
+    /// The payload.
+    public var bytes: [UInt8]
+
+    /// Copies a lent message.
+    public init(_ view: MessageView) {
+        type = view.type
+        priority = view.priority
+        sequence = view.sequence
+        timestamp = view.timestamp
+        flags = view.flags
+        correlation = view.correlation
+        bytes = view.bytes
+    }
+}
+
+/// What `Channel.receive(into:)` received: everything about the message except its bytes.
+public struct MessageInfo: Sendable, Equatable {
+    /// The message type.
+    public var type: MessageType
+    /// The priority it was sent with.
+    public var priority: MessagePriority
+    /// The sender's sequence number.
+    public var sequence: UInt64
+    /// CLOCK_MONOTONIC nanoseconds at send.
+    public var timestamp: UInt64
+    /// The request this message answers, if any.
+    public var correlation: UInt64?
+    /// Payload bytes written to the buffer.
+    public var count: Int
+
+    init(_ view: MessageView, count: Int) {
+        type = view.type
+        priority = view.priority
+        sequence = view.sequence
+        timestamp = view.timestamp
+        correlation = view.correlation
+        self.count = count
+    }
+}

@@ -1,0 +1,136 @@
+import ArchangelCore
+import ArchangelSystem
+import Synchronization
+
+/// Drives a channel's receive side for its async interface.
+///
+/// A dedicated thread (not the cooperative pool: it blocks in `ppoll`)
+/// receives messages, resolves pending `request` calls by correlation, and
+/// queues everything else for `messages`. The queue is bounded: when it is
+/// full the thread stops receiving, the ring fills up, and the sender feels
+/// the back-pressure. Nothing is dropped.
+final class ReceivePump: @unchecked Sendable {
+    struct State {
+        var queue: [Message] = []
+        var head = 0
+        var waiter: CheckedContinuation<Message?, any Error>?
+        var pending: [UInt64: CheckedContinuation<Message, any Error>] = [:]
+        var failure: ChannelError?
+        var stopped = false
+        var pumpWaitingForRoom = false
+    }
+
+    let state = Mutex(State())
+    let roomAvailable: EventFD
+    let capacity: Int
+    private var thread: SystemThread?
+
+    init(channel: Channel, capacity: Int) throws(ChannelError) {
+        roomAvailable = try EventFD()
+        self.capacity = capacity
+        // The thread holds the channel only for one receive at a time, so that
+        // dropping the channel ends the pump (Channel.deinit stops it).
+        thread = try SystemThread(name: "archangel-rx\(channel.id)") { [self, weak channel] in
+            run { channel }
+        }
+    }
+
+    private func run(_ currentChannel: () -> Channel?) {
+        while true {
+            let full = state.withLock { s -> Bool? in
+                if s.stopped { return nil }
+                s.pumpWaitingForRoom = s.queue.count - s.head >= capacity
+                return s.pumpWaitingForRoom
+            }
+            guard let full else { return }
+            if full {
+                _ = try? roomAvailable.wait(timeout: .milliseconds(100))
+                continue
+            }
+            guard let channel = currentChannel() else { return }
+            do {
+                let message = try channel.receiveUnchecked(timeout: .milliseconds(100)) { Message($0) }
+                deliver(message)
+            } catch .timedOut {
+                continue
+            } catch {
+                finish(with: error)
+                return
+            }
+        }
+    }
+
+    private func deliver(_ message: Message) {
+        let resume: (CheckedContinuation<Message, any Error>?, CheckedContinuation<Message?, any Error>?) =
+            state.withLock { s in
+                if let correlation = message.correlation, let request = s.pending.removeValue(forKey: correlation) {
+                    return (request, nil)
+                }
+                if let waiter = s.waiter {
+                    s.waiter = nil
+                    return (nil, waiter)
+                }
+                s.queue.append(message)
+                return (nil, nil)
+            }
+        resume.0?.resume(returning: message)
+        resume.1?.resume(returning: message)
+    }
+
+    private func finish(with error: ChannelError) {
+        let (waiter, pending) = state.withLock { s in
+            s.failure = error
+            s.stopped = true
+            defer { s.waiter = nil; s.pending = [:] }
+            return (s.waiter, s.pending)
+        }
+        // A closed channel ends the message sequence normally; other errors surface.
+        if error == .closed { waiter?.resume(returning: nil) } else { waiter?.resume(throwing: error) }
+        for (_, request) in pending { request.resume(throwing: error) }
+    }
+
+    /// Stops the thread (within its 100 ms poll) and fails whatever waits.
+    func stop() {
+        finish(with: .closed)
+        roomAvailable.notify()
+    }
+
+    /// The next queued message; suspends until one arrives. nil once the channel closed.
+    func next() async throws -> Message? {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Message?, any Error>) in
+            let (result, wakePump) = state.withLock { s -> (Result<Message?, ChannelError>?, Bool) in
+                if s.head < s.queue.count {
+                    let message = s.queue[s.head]
+                    s.head += 1
+                    if s.head > 64 && s.head * 2 > s.queue.count {
+                        s.queue.removeFirst(s.head)
+                        s.head = 0
+                    }
+                    return (.success(message), s.pumpWaitingForRoom)
+                }
+                if let failure = s.failure { return (failure == .closed ? .success(nil) : .failure(failure), false) }
+                precondition(s.waiter == nil, "one task at a time may iterate a channel's messages")
+                s.waiter = continuation
+                return (nil, false)
+            }
+            if wakePump { roomAvailable.notify() }
+            if let result { continuation.resume(with: result) }
+        }
+    }
+
+    /// Registers interest in the response to request `sequence`.
+    func expectResponse(to sequence: UInt64, _ continuation: CheckedContinuation<Message, any Error>) {
+        let failure = state.withLock { s -> ChannelError? in
+            if let failure = s.failure { return failure }
+            s.pending[sequence] = continuation
+            return nil
+        }
+        if let failure { continuation.resume(throwing: failure) }
+    }
+
+    /// Withdraws interest (send failed or the task was cancelled); resumes with `error`.
+    func cancelResponse(to sequence: UInt64, with error: any Error) {
+        let continuation = state.withLock { $0.pending.removeValue(forKey: sequence) }
+        continuation?.resume(throwing: error)
+    }
+}

@@ -1,0 +1,128 @@
+import Synchronization
+
+/// The producer half of a ring of 32-bit entries (a pool's return ring).
+///
+/// Single producer. Same protocol and barriers as the record rings, with
+/// indices counting entries instead of bytes.
+public struct IndexRingProducer {
+    @usableFromInline let words: RingWords
+    @usableFromInline let entries: UInt64
+    @usableFromInline var producer: UInt64
+    @usableFromInline var cachedConsumer: UInt64
+    @usableFromInline var published: UInt64
+
+    /// Binds the producer side of the ring at `layout`.
+    public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0) {
+        words = RingWords(base: base, layout: layout, name: name)
+        entries = UInt64(layout.size / 4)
+        producer = start
+        cachedConsumer = start
+        published = start
+    }
+
+    /// Appends `value`; returns false when the ring is full.
+    ///
+    /// - Throws: `ChannelError.corrupted` if the consumer index is out of range.
+    @inlinable
+    public mutating func push(_ value: UInt32) throws(ChannelError) -> Bool {
+        if producer &- cachedConsumer >= entries {
+            // (D) pairs with (C).
+            let consumer = words.kConsumer.pointee.load(ordering: .acquiring)
+            guard consumer &- cachedConsumer <= published &- cachedConsumer else {
+                throw .corrupted(.indexOutOfRange(ring: words.name, index: consumer,
+                                                  expectedWithin: cachedConsumer...published))
+            }
+            cachedConsumer = consumer
+            if producer &- consumer >= entries { return false }
+        }
+        let slot = (words.data + Int((producer & (entries - 1)) * 4)).assumingMemoryBound(to: UInt32.self)
+        slot.pointee = value.littleEndian
+        producer &+= 1
+        return true
+    }
+
+    /// Publishes pushed entries; returns true when the consumer asked to be woken.
+    @inlinable
+    public mutating func publish() -> Bool {
+        guard producer != published else { return false }
+        published = producer
+        // (A) pairs with (B).
+        words.kProducer.pointee.store(producer, ordering: .releasing)
+        // (E) pairs with (F).
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        return words.kNeedWakeup.pointee.load(ordering: .relaxed) & NeedFlag.bit != 0
+    }
+}
+
+/// The consumer half of a ring of 32-bit entries.
+///
+/// Single consumer; releases after every `drain`, which is rare (buffers come
+/// back in batches).
+public struct IndexRingConsumer {
+    @usableFromInline let words: RingWords
+    @usableFromInline let entries: UInt64
+    @usableFromInline var consumer: UInt64
+    @usableFromInline var cachedProducer: UInt64
+
+    /// Binds the consumer side of the ring at `layout`.
+    public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0) {
+        words = RingWords(base: base, layout: layout, name: name)
+        entries = UInt64(layout.size / 4)
+        consumer = start
+        cachedProducer = start
+    }
+
+    /// Calls `body` with every published entry, then releases them.
+    ///
+    /// Each entry is read once. Returns the number drained.
+    /// - Throws: `ChannelError.corrupted` if the producer index is out of range,
+    ///   or whatever `body` throws (entries before the throwing one stay consumed).
+    @inlinable
+    public mutating func drain(_ body: (UInt32) throws(ChannelError) -> Void) throws(ChannelError) -> Int {
+        // (B) pairs with (A).
+        let producer = words.kProducer.pointee.load(ordering: .acquiring)
+        guard producer &- consumer <= entries else {
+            throw .corrupted(.indexOutOfRange(ring: words.name, index: producer,
+                                              expectedWithin: consumer...(consumer &+ entries)))
+        }
+        cachedProducer = producer
+        var count = 0
+        defer {
+            if count > 0 {
+                // (C) pairs with (D).
+                words.kConsumer.pointee.store(consumer, ordering: .releasing)
+            }
+        }
+        while consumer != producer {
+            let slot = (words.data + Int((consumer & (entries - 1)) * 4)).assumingMemoryBound(to: UInt32.self)
+            let value = UInt32(littleEndian: slot.pointee)
+            consumer &+= 1
+            count += 1
+            try body(value)
+        }
+        return count
+    }
+
+    /// Whether entries are waiting (a relaxed peek: use only as a hint).
+    public func mayHaveEntries() -> Bool {
+        words.kProducer.pointee.load(ordering: .relaxed) != consumer
+    }
+
+    /// Sets the need-wakeup flag, fences, and re-checks: returns true when the
+    /// ring is still empty and the caller may sleep until signalled.
+    public mutating func prepareToSleep() -> Bool {
+        words.kNeedWakeup.pointee.store(NeedFlag.bit, ordering: .relaxed)
+        // (F) pairs with (E).
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if words.kProducer.pointee.load(ordering: .acquiring) != consumer {
+            finishSleep()
+            return false
+        }
+        return true
+    }
+
+    /// Clears the need-wakeup flag.
+    public func finishSleep() {
+        words.kNeedWakeup.pointee.store(0, ordering: .relaxed)
+    }
+}

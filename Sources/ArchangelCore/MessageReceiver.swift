@@ -1,0 +1,186 @@
+import Synchronization
+
+/// The receiving half of one direction of a channel, on raw channel memory.
+///
+/// Single consumer: one thread at a time. Drains the express lane before the
+/// normal lane, validates every record and descriptor before use, and lends
+/// each message in place for the length of a closure.
+public final class MessageReceiver: @unchecked Sendable {
+    @usableFromInline
+    struct State {
+        @usableFromInline var normal: RecordRingConsumer
+        @usableFromInline var express: RecordRingConsumer
+        @usableFromInline var pool: PoolBorrower
+        @usableFromInline var failed: Bool
+    }
+
+    @usableFromInline let state: UnsafeMutablePointer<State>
+    /// This side's counters.
+    public let counters: CounterBlock
+    @usableFromInline let notifier: any PeerNotifier
+    private let failure = Mutex<ChannelError?>(nil)
+    /// Which direction this receiver drains.
+    public let direction: Direction
+
+    /// Binds the receiving side of `direction` in channel memory at `base`.
+    ///
+    /// - Parameter notifier: wakes the sender when it waits for room or buffers.
+    public init(base: UnsafeMutableRawPointer, layout: ChannelLayout, direction: Direction,
+                notifier: any PeerNotifier) {
+        let d = layout.direction(direction)
+        let name = "\(direction)"
+        counters = .allocate()
+        let normal = RecordRingConsumer(base: base, layout: d.normal, lane: .normal, name: "\(name).normal",
+                                        highWater: counters.base + Counter.normalHighWater.rawValue)
+        let express = RecordRingConsumer(base: base, layout: d.express, lane: .express, name: "\(name).express",
+                                         highWater: counters.base + Counter.expressHighWater.rawValue)
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(normal: normal, express: express,
+                                   pool: PoolBorrower(base: base, layout: d.pool, name: name), failed: false))
+        self.notifier = notifier
+        self.direction = direction
+    }
+
+    deinit {
+        state.pointee.pool.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
+        counters.deallocate()
+    }
+
+    /// The error that stopped this receiver, if any.
+    public var error: ChannelError? { failure.withLock { $0 } }
+
+    @usableFromInline
+    func fail(_ error: ChannelError) -> ChannelError {
+        state.pointee.failed = true
+        counters.add(.errors)
+        failure.withLock { if $0 == nil { $0 = error } }
+        return failure.withLock { $0! }
+    }
+
+    /// Lends the next message to `body`, express lane first, without blocking.
+    ///
+    /// Returns nil when both lanes are empty. The message's ring space and pool
+    /// buffers are released when `body` returns.
+    /// - Throws: `corrupted` when shared memory fails a check (from then on, always).
+    @inlinable
+    public func tryReceive<R>(_ body: (MessageView) -> R) throws(ChannelError) -> R? {
+        switch try next(sizeLimit: nil, body) {
+        case .delivered(let result): result
+        case .empty, .tooLarge: nil
+        }
+    }
+
+    /// Like `tryReceive`, but leaves a message whose payload exceeds `sizeLimit`
+    /// queued and untouched, and throws `bufferTooSmall` for it.
+    @inlinable
+    public func tryReceive<R>(sizeLimit: Int, _ body: (MessageView) -> R) throws(ChannelError) -> R? {
+        switch try next(sizeLimit: sizeLimit, body) {
+        case .delivered(let result): return result
+        case .empty: return nil
+        case .tooLarge(let needed): throw .bufferTooSmall(needed: needed, available: sizeLimit)
+        }
+    }
+
+    @usableFromInline
+    enum Delivery<R> {
+        case delivered(R)
+        case empty
+        case tooLarge(Int)
+    }
+
+    @inlinable
+    func next<R>(sizeLimit: Int?, _ body: (MessageView) -> R) throws(ChannelError) -> Delivery<R> {
+        let s = state
+        if s.pointee.failed { throw error ?? .closed }
+        do {
+            if let record = try s.pointee.express.peek() {
+                return try deliver(record, lane: .express, sizeLimit: sizeLimit, body)
+            }
+            if let record = try s.pointee.normal.peek() {
+                return try deliver(record, lane: .normal, sizeLimit: sizeLimit, body)
+            }
+        } catch { throw fail(error) }
+        // Empty: hand back any consumed space now instead of waiting for a full batch.
+        releaseConsumed()
+        return .empty
+    }
+
+    @inlinable
+    func deliver<R>(_ record: RingRecord, lane: Lane, sizeLimit: Int?,
+                    _ body: (MessageView) -> R) throws(ChannelError) -> Delivery<R> {
+        let s = state
+        let result: R
+        var wakeSender: Bool
+        if record.header.flags & MessageFlags.dma.rawValue != 0 {
+            let (n, bytes) = try s.pointee.pool.borrow(descriptors: record.payload, length: record.payloadLength)
+            if let sizeLimit, bytes > sizeLimit {
+                for i in 0..<n { s.pointee.pool.release(s.pointee.pool.segmentBuffers[i]) }
+                return .tooLarge(bytes)
+            }
+            result = body(MessageView(record: record, count: bytes, segments: UnsafePointer(s.pointee.pool.segments),
+                                      segmentCount: n))
+            wakeSender = try s.pointee.pool.giveBack(count: n)
+            counters.add(.poolTransfers)
+            counters.add(.bytesReceived, UInt64(bytes))
+        } else {
+            if let sizeLimit, record.payloadLength > sizeLimit { return .tooLarge(record.payloadLength) }
+            result = body(MessageView(record: record, count: record.payloadLength, segments: nil, segmentCount: 1))
+            counters.add(.bytesReceived, UInt64(record.payloadLength))
+            wakeSender = false
+        }
+        counters.add(.messagesReceived)
+        if lane == .express {
+            wakeSender = s.pointee.express.advance(past: record) || wakeSender
+        } else {
+            wakeSender = s.pointee.normal.advance(past: record) || wakeSender
+        }
+        if wakeSender { notifySender() }
+        return .delivered(result)
+    }
+
+    @usableFromInline
+    func notifySender() {
+        counters.add(.notificationsSent)
+        notifier.notify()
+    }
+
+    /// Publishes consumed space on both lanes now, waking the sender if it waits.
+    @inlinable
+    public func releaseConsumed() {
+        let a = state.pointee.express.release()
+        let b = state.pointee.normal.release()
+        if a || b { notifySender() }
+    }
+
+    /// Announces that the receiver is about to sleep, then re-checks both lanes.
+    ///
+    /// Returns true when both lanes are still empty and the caller may block
+    /// until the sender signals; false when data arrived (flags are cleared).
+    public func prepareToSleep() throws(ChannelError) -> Bool {
+        let s = state
+        if s.pointee.failed { throw error ?? .closed }
+        releaseConsumed()
+        s.pointee.express.setNeedWakeup()
+        s.pointee.normal.setNeedWakeup()
+        // (F) pairs with (E): our flags are visible before we re-read the producer indices.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        do {
+            let expressHasData = try s.pointee.express.hasData()
+            let normalHasData = try s.pointee.normal.hasData()
+            if expressHasData || normalHasData {
+                finishSleep()
+                return false
+            }
+        } catch { throw fail(error) }
+        counters.add(.waits)
+        return true
+    }
+
+    /// Clears the need-wakeup flags after sleeping.
+    public func finishSleep() {
+        state.pointee.express.clearNeedWakeup()
+        state.pointee.normal.clearNeedWakeup()
+    }
+}

@@ -1,0 +1,269 @@
+import CArchangel
+import Synchronization
+
+/// Why a non-blocking send could not go out now. Not an error: retry after the
+/// receiver makes progress, or wait for it with `prepareToWait(for:)`.
+public enum SendBlock: Sendable, Equatable {
+    /// The lane's ring has no room for a record of `length` bytes.
+    case ringFull(lane: Lane, length: Int)
+    /// The pool has fewer than `buffers` free buffers and the payload is too large to copy inline.
+    case poolEmpty(buffers: Int)
+}
+
+/// The result of a non-blocking send.
+public enum SendOutcome: Sendable, Equatable {
+    /// Published (or committed, when publication was deferred).
+    case sent
+    /// Nothing was sent; see the reason.
+    case wouldBlock(SendBlock)
+}
+
+/// The sending half of one direction of a channel, on raw channel memory.
+///
+/// Single producer: one thread at a time (the class is `Sendable` so that it
+/// can be handed to that thread). All mutable state lives behind one pointer
+/// so that the hot path pays for no reference counting or exclusivity checks.
+public final class MessageSender: @unchecked Sendable {
+    @usableFromInline
+    struct State {
+        @usableFromInline var normal: RecordRingProducer
+        @usableFromInline var express: RecordRingProducer
+        @usableFromInline var pool: PoolLender
+        @usableFromInline var sequence: UInt64
+        @usableFromInline var failed: Bool
+        @usableFromInline var loanCount: Int
+        @usableFromInline var loanOpen: Bool
+        @usableFromInline let loanBuffers: UnsafeMutablePointer<UInt32>
+    }
+
+    @usableFromInline let state: UnsafeMutablePointer<State>
+    /// This side's counters (the receiver of the same direction keeps its own).
+    public let counters: CounterBlock
+    @usableFromInline let notifier: any PeerNotifier
+    private let failure = Mutex<ChannelError?>(nil)
+    /// Which direction this sender feeds.
+    public let direction: Direction
+    /// The largest payload this sender accepts.
+    public let maxPayload: Int
+    // Copies of what statistics readers on other threads need; `state` is the sender thread's.
+    private let normalWords: RingWords
+    private let expressWords: RingWords
+    /// Pool buffers in all.
+    public let poolSize: Int
+
+    /// Binds the sending side of `direction` in channel memory at `base`.
+    ///
+    /// - Parameters:
+    ///   - notifier: wakes the receiver when it sleeps.
+    ///   - sequenceStart: the last sequence number already used (0 for a new channel).
+    public init(base: UnsafeMutableRawPointer, layout: ChannelLayout, direction: Direction,
+                notifier: any PeerNotifier, sequenceStart: UInt64 = 0) {
+        let d = layout.direction(direction)
+        let name = "\(direction)"
+        let pool = PoolLender(base: base, layout: d.pool, name: name)
+        let normal = RecordRingProducer(base: base, layout: d.normal, name: "\(name).normal")
+        let express = RecordRingProducer(base: base, layout: d.express, name: "\(name).express")
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(normal: normal, express: express, pool: pool, sequence: sequenceStart,
+                                   failed: false, loanCount: 0, loanOpen: false,
+                                   loanBuffers: .allocate(capacity: max(d.pool.maxSegments, 1))))
+        counters = .allocate()
+        self.notifier = notifier
+        self.direction = direction
+        normalWords = normal.words
+        expressWords = express.words
+        poolSize = pool.count
+        let inline = min(normal.maxRecord, express.maxRecord) - ABI.headerSize - ABI.correlationSize
+        maxPayload = pool.enabled ? max(inline, min(pool.maxSegments, pool.count) * pool.bufferSize) : inline
+    }
+
+    deinit {
+        state.pointee.pool.deallocate()
+        state.pointee.loanBuffers.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
+        counters.deallocate()
+    }
+
+    /// The error that stopped this sender, if any.
+    public var error: ChannelError? { failure.withLock { $0 } }
+
+    /// Pool buffers currently lent to the receiver (sender thread only).
+    public var poolBuffersInUse: Int { state.pointee.pool.inUse }
+
+    @usableFromInline
+    func fail(_ error: ChannelError) -> ChannelError {
+        state.pointee.failed = true
+        counters.add(.errors)
+        failure.withLock { if $0 == nil { $0 = error } }
+        return failure.withLock { $0! }
+    }
+
+    @usableFromInline
+    func checkUsable() throws(ChannelError) {
+        if state.pointee.failed { throw error ?? .closed }
+    }
+
+    /// Sends one message without blocking.
+    ///
+    /// Payloads above the pool threshold travel by descriptor through the
+    /// pool; when it has too few free buffers they are copied inline if they
+    /// fit the ring (counted as a fallback), otherwise the send would block.
+    ///
+    /// - Parameters:
+    ///   - correlation: the sequence of the request this message answers.
+    ///   - publish: false defers publication to a later `publish()`, so a
+    ///     batch costs one index store and one fence.
+    /// - Returns: `.sent`, or `.wouldBlock` with the reason (nothing was sent).
+    /// - Throws: `payloadTooLarge`, or `corrupted` once shared memory failed a check.
+    @inlinable
+    public func trySend(type: MessageType, priority: MessagePriority, payload: UnsafeRawBufferPointer,
+                        correlation: UInt64? = nil, publish: Bool = true) throws(ChannelError) -> SendOutcome {
+        try checkUsable()
+        let s = state
+        let count = payload.count
+        let extra = correlation == nil ? 0 : ABI.correlationSize
+        var flags: UInt16 = correlation == nil ? 0 : MessageFlags.correlated.rawValue
+        let lane = priority.lane
+        let maxRecord = lane == .normal ? s.pointee.normal.maxRecord : s.pointee.express.maxRecord
+        var viaPool = false
+        var segments = 0
+        if count > s.pointee.pool.threshold && s.pointee.pool.enabled {
+            segments = s.pointee.pool.segments(for: count)
+            guard segments <= s.pointee.pool.maxSegments else { throw reject(count) }
+            if s.pointee.pool.freeCount < segments {
+                do { try s.pointee.pool.reclaim() } catch { throw fail(error) }
+            }
+            if s.pointee.pool.freeCount >= segments {
+                viaPool = true
+            } else if ABI.headerSize + extra + count <= maxRecord {
+                flags |= MessageFlags.copied.rawValue
+            } else {
+                counters.add(.queueFull)
+                return .wouldBlock(.poolEmpty(buffers: segments))
+            }
+        }
+        let body = viaPool ? segments * ABI.descriptorSize : count
+        let length = ABI.headerSize + extra + body
+        guard length <= maxRecord else { throw reject(count) }
+        let record: UnsafeMutableRawPointer?
+        do {
+            record = lane == .normal ? try s.pointee.normal.reserve(length: length)
+                                     : try s.pointee.express.reserve(length: length)
+        } catch { throw fail(error) }
+        guard let record else {
+            counters.add(.queueFull)
+            return .wouldBlock(.ringFull(lane: lane, length: length))
+        }
+        var cursor = record + ABI.headerSize
+        if let correlation {
+            cursor.storeBytes(of: correlation.littleEndian, as: UInt64.self)
+            cursor += ABI.correlationSize
+        }
+        if viaPool {
+            flags |= MessageFlags.dma.rawValue
+            var offset = 0
+            for i in 0..<segments {
+                let index = s.pointee.pool.take()
+                let chunk = min(s.pointee.pool.bufferSize, count - offset)
+                s.pointee.pool.buffer(index).copyMemory(from: payload.baseAddress! + offset, byteCount: chunk)
+                PoolDescriptor(buffer: index, offset: 0, length: UInt32(chunk))
+                    .store(to: cursor + i * ABI.descriptorSize)
+                offset += chunk
+            }
+            counters.add(.poolTransfers)
+            counters.set(.poolBuffersInUse, UInt64(s.pointee.pool.inUse))
+        } else {
+            if count > 0 { cursor.copyMemory(from: payload.baseAddress!, byteCount: count) }
+            if flags & MessageFlags.copied.rawValue != 0 { counters.add(.copyFallbacks) }
+        }
+        finishRecord(record, lane: lane, type: type, priority: priority, flags: flags, length: length,
+                     payloadBytes: count, publish: publish)
+        return .sent
+    }
+
+    @usableFromInline
+    func reject(_ size: Int) -> ChannelError {
+        counters.add(.rejected)
+        return .payloadTooLarge(size: size, limit: maxPayload)
+    }
+
+    /// Writes the header, commits the record and optionally publishes it.
+    @inlinable
+    func finishRecord(_ record: UnsafeMutableRawPointer, lane: Lane, type: MessageType, priority: MessagePriority,
+                      flags: UInt16, length: Int, payloadBytes: Int, publish: Bool) {
+        let s = state
+        s.pointee.sequence &+= 1
+        RecordHeader(type: type.rawValue, priority: priority.rawValue, flags: flags, size: UInt32(length),
+                     sequence: s.pointee.sequence, timestamp: archangel_monotonic_ns()).store(to: record)
+        if lane == .normal { s.pointee.normal.commit(length: length) } else { s.pointee.express.commit(length: length) }
+        counters.add(.messagesSent)
+        counters.add(.bytesSent, UInt64(payloadBytes))
+        if publish { self.publish() }
+    }
+
+    /// The sequence number of the last message sent (sender thread only).
+    public var lastSequence: UInt64 { state.pointee.sequence }
+
+    /// Publishes everything committed on both lanes, waking the receiver if it sleeps.
+    @inlinable
+    public func publish() {
+        let s = state
+        // Express first: the receiver drains it first, so it should see it first.
+        let wakeExpress = s.pointee.express.publish()
+        let wakeNormal = s.pointee.normal.publish()
+        if wakeExpress || wakeNormal {
+            counters.add(.notificationsSent)
+            notifier.notify()
+        } else {
+            counters.add(.notificationsSuppressed)
+        }
+    }
+
+    /// Announces a wait for what `block` needs, then re-checks.
+    ///
+    /// Returns true when the caller may sleep until the receiver signals
+    /// (ring space released, or buffers returned); false to retry at once.
+    public func prepareToWait(for block: SendBlock) throws(ChannelError) -> Bool {
+        try checkUsable()
+        do {
+            switch block {
+            case let .ringFull(lane, length):
+                return lane == .normal ? try state.pointee.normal.prepareToWaitForSpace(length: length)
+                                       : try state.pointee.express.prepareToWaitForSpace(length: length)
+            case let .poolEmpty(buffers):
+                guard var ring = state.pointee.pool.returns else { return false }
+                defer { state.pointee.pool.returns = ring }
+                let sleep = ring.prepareToSleep()
+                if !sleep || state.pointee.pool.freeCount >= buffers { ring.finishSleep(); return false }
+                counters.add(.waits)
+                return true
+            }
+        } catch { throw fail(error) }
+    }
+
+    /// Clears the flag `prepareToWait(for:)` set, after the wait.
+    public func finishWait(for block: SendBlock) {
+        switch block {
+        case let .ringFull(lane, _):
+            if lane == .normal { state.pointee.normal.finishWaitingForSpace() }
+            else { state.pointee.express.finishWaitingForSpace() }
+        case .poolEmpty:
+            state.pointee.pool.returns?.finishSleep()
+        }
+    }
+
+    /// Takes back buffers the receiver returned. Sends do this on their own
+    /// when the pool runs low; call it to see an up-to-date `poolBuffersInUse`.
+    public func reclaimBuffers() throws(ChannelError) {
+        try checkUsable()
+        do { try state.pointee.pool.reclaim() } catch { throw fail(error) }
+        counters.set(.poolBuffersInUse, UInt64(state.pointee.pool.inUse))
+    }
+
+    /// Ring bytes in use now on both lanes (racy, for statistics; any thread).
+    public func ringUsedNow() -> UInt64 { normalWords.usedNow() + expressWords.usedNow() }
+
+    /// Bytes both lanes hold.
+    public var ringSize: UInt64 { normalWords.size + expressWords.size }
+}

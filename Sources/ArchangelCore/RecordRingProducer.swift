@@ -1,0 +1,120 @@
+import Synchronization
+
+/// The producer half of a variable-length record ring.
+///
+/// Single producer: exactly one thread at a time may use a value of this type.
+/// The producer owns its index; it never reads it back from shared memory.
+/// Records never wrap: when one does not fit before the end of the data area,
+/// a padding record (or, for a tail shorter than a header, an implicit skip
+/// both sides compute) fills the rest.
+public struct RecordRingProducer {
+    @usableFromInline let words: RingWords
+    /// Bytes published or about to be, our own truth.
+    @usableFromInline var producer: UInt64
+    /// Last consumer index we read; refreshed only when the ring looks full.
+    @usableFromInline var cachedConsumer: UInt64
+    /// Producer index as last published to the consumer.
+    @usableFromInline var published: UInt64
+
+    /// The largest record this ring accepts.
+    public let maxRecord: Int
+
+    /// Binds the producer side of the ring at `layout` in channel memory.
+    ///
+    /// `start` is the index to resume from (0 for a new channel).
+    public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0) {
+        words = RingWords(base: base, layout: layout, name: name)
+        producer = start
+        cachedConsumer = start
+        published = start
+        maxRecord = ChannelConfiguration.maxRecord(ringBytes: layout.size)
+    }
+
+    /// Bytes the producer holds unpublished or the consumer has not released, as far as we know.
+    public var usedBytes: UInt64 { producer &- cachedConsumer }
+
+    /// The ring's data size.
+    public var capacity: UInt64 { words.size }
+
+    /// Reserves room for a record of `length` bytes (header included).
+    ///
+    /// Returns where to write it, or nil when the ring is full. Nothing becomes
+    /// visible to the consumer until `commit(length:)` and `publish()`.
+    ///
+    /// - Throws: `ChannelError.corrupted` if the consumer index is out of range.
+    @inlinable
+    public mutating func reserve(length: Int) throws(ChannelError) -> UnsafeMutableRawPointer? {
+        let stride = UInt64(ABI.recordStride(length))
+        let position = producer & words.mask
+        let tail = words.size - position
+        let padding = stride > tail ? tail : 0
+        if producer &+ padding &+ stride &- cachedConsumer > words.size {
+            // (D) pairs with (C): once we see the consumer's index, the records
+            // it covers have been read and their space may be overwritten.
+            let consumer = words.kConsumer.pointee.load(ordering: .acquiring)
+            try words.check(consumer, from: cachedConsumer, to: published)
+            cachedConsumer = consumer
+            if producer &+ padding &+ stride &- consumer > words.size { return nil }
+        }
+        if padding > 0 {
+            if padding >= UInt64(ABI.headerSize) {
+                RecordHeader(type: 0, priority: 0, flags: MessageFlags.pad.rawValue, size: UInt32(padding),
+                             sequence: 0, timestamp: 0).store(to: words.data + Int(position))
+            }
+            producer &+= padding
+        }
+        return words.data + Int(producer & words.mask)
+    }
+
+    /// Makes the record written at the last reservation part of the next publication.
+    @inlinable
+    public mutating func commit(length: Int) {
+        producer &+= UInt64(ABI.recordStride(length))
+    }
+
+    /// Publishes every committed record to the consumer.
+    ///
+    /// Returns true when the consumer asked to be woken (its need-wakeup flag
+    /// was set); the caller then signals it.
+    @inlinable
+    public mutating func publish() -> Bool {
+        guard producer != published else { return false }
+        published = producer
+        // (A) pairs with (B): the records written above are visible before the index.
+        words.kProducer.pointee.store(producer, ordering: .releasing)
+        // (E) pairs with (F): order the index store before the flag load, so a
+        // consumer going to sleep either sees our index or we see its flag.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        return words.kNeedWakeup.pointee.load(ordering: .relaxed) & NeedFlag.bit != 0
+    }
+
+    /// Announces that the producer is about to wait for room, then re-checks.
+    ///
+    /// Returns true when the ring still has no room for `length` bytes, so
+    /// the caller may sleep until the consumer signals; false when room
+    /// appeared meanwhile (the flag is cleared again).
+    public mutating func prepareToWaitForSpace(length: Int) throws(ChannelError) -> Bool {
+        words.kNeedSpace.pointee.store(NeedFlag.bit, ordering: .relaxed)
+        // (H) pairs with (G): the flag is visible before we re-read the consumer index.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        let consumer = words.kConsumer.pointee.load(ordering: .acquiring)
+        try words.check(consumer, from: cachedConsumer, to: published)
+        cachedConsumer = consumer
+        let stride = UInt64(ABI.recordStride(length))
+        let tail = words.size - (producer & words.mask)
+        let needed = stride > tail ? tail + stride : stride
+        if producer &+ needed &- consumer > words.size { return true }
+        finishWaitingForSpace()
+        return false
+    }
+
+    /// Clears the need-space flag after a wait.
+    public func finishWaitingForSpace() {
+        words.kNeedSpace.pointee.store(0, ordering: .relaxed)
+    }
+}
+
+/// The value of a set need-wakeup / need-space word.
+@usableFromInline enum NeedFlag {
+    @usableFromInline static let bit: UInt32 = 1
+}

@@ -1,0 +1,51 @@
+import Synchronization
+
+/// The shared words of one ring, bound at the offsets of its `RingLayout`.
+///
+/// Names follow liburing: a `k` prefix marks memory the other side can write
+/// at any moment. Memory ordering is described in docs/memory-ordering.md;
+/// the letters (A)...(H) in comments refer to its diagram.
+@usableFromInline
+struct RingWords {
+    @usableFromInline let kProducer: UnsafeMutablePointer<Atomic<UInt64>>
+    @usableFromInline let kConsumer: UnsafeMutablePointer<Atomic<UInt64>>
+    @usableFromInline let kNeedWakeup: UnsafeMutablePointer<Atomic<UInt32>>
+    @usableFromInline let kNeedSpace: UnsafeMutablePointer<Atomic<UInt32>>
+    @usableFromInline let data: UnsafeMutableRawPointer
+    @usableFromInline let size: UInt64
+    @usableFromInline let mask: UInt64
+    /// A name for error messages, e.g. `to_user.express`.
+    @usableFromInline let name: String
+
+    init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String) {
+        kProducer = (base + layout.producer).assumingMemoryBound(to: Atomic<UInt64>.self)
+        kConsumer = (base + layout.consumer).assumingMemoryBound(to: Atomic<UInt64>.self)
+        kNeedWakeup = (base + layout.needWakeup).assumingMemoryBound(to: Atomic<UInt32>.self)
+        kNeedSpace = (base + layout.needSpace).assumingMemoryBound(to: Atomic<UInt32>.self)
+        data = base + layout.data
+        size = UInt64(layout.size)
+        mask = UInt64(layout.size - 1)
+        self.name = name
+    }
+
+    /// Checks an index the other side published.
+    ///
+    /// It must lie within `low...high` (wrapping arithmetic): indices only
+    /// grow, and never pass what the checking side allows. Anything else means
+    /// the other side scribbled over the index.
+    @inlinable
+    func check(_ theirs: UInt64, from low: UInt64, to high: UInt64) throws(ChannelError) {
+        guard theirs &- low <= high &- low else {
+            throw .corrupted(.indexOutOfRange(ring: name, index: theirs, expectedWithin: low...high))
+        }
+    }
+
+    /// Bytes (or entries) published and not yet released, from the shared indices now.
+    ///
+    /// For statistics only: two racy relaxed reads, clamped to the ring size.
+    func usedNow() -> UInt64 {
+        let consumer = kConsumer.pointee.load(ordering: .relaxed)
+        let producer = kProducer.pointee.load(ordering: .relaxed)
+        return min(producer &- consumer, size)
+    }
+}

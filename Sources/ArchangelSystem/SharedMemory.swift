@@ -1,0 +1,56 @@
+import ArchangelCore
+import CArchangel
+import Glibc
+
+/// A region of shared memory mapped into this process, unmapped on deinit.
+///
+/// Backed by a memfd, so the same region can be passed to another process
+/// (SCM_RIGHTS) and mapped there; the in-process backend uses it too, so that
+/// every backend runs on the same kind of memory.
+public final class SharedMemory: @unchecked Sendable {
+    /// Start of the mapping.
+    public let base: UnsafeMutableRawPointer
+    /// Bytes mapped.
+    public let size: Int
+    /// The memfd behind the mapping, or -1 for anonymous memory.
+    public let descriptor: Int32
+
+    /// Creates a zero-filled memfd of `size` bytes and maps it read-write, shared.
+    ///
+    /// - Parameter name: shown in /proc/PID/maps and fd listings.
+    /// - Throws: `ChannelError.system` naming the call that failed.
+    public init(memfdNamed name: String, size: Int) throws(ChannelError) {
+        let fd = try SystemCall.retrying("memfd_create") { archangel_memfd_create(name) }
+        do {
+            _ = try SystemCall.retrying("ftruncate") { ftruncate(fd, off_t(size)) }
+            base = try Self.map(fd: fd, size: size)
+        } catch {
+            close(fd)
+            throw error
+        }
+        self.size = size
+        descriptor = fd
+    }
+
+    /// Maps `size` bytes of an existing descriptor (one received from a host or device).
+    ///
+    /// Takes ownership of `descriptor`.
+    public init(mapping descriptor: Int32, size: Int, offset: Int = 0) throws(ChannelError) {
+        base = try Self.map(fd: descriptor, size: size, offset: offset)
+        self.size = size
+        self.descriptor = descriptor
+    }
+
+    private static func map(fd: Int32, size: Int, offset: Int = 0) throws(ChannelError) -> UnsafeMutableRawPointer {
+        guard let pointer = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(offset)),
+              pointer != MAP_FAILED else {
+            throw .system(operation: "mmap", errno: errno)
+        }
+        return pointer
+    }
+
+    deinit {
+        munmap(base, size)
+        if descriptor >= 0 { close(descriptor) }
+    }
+}

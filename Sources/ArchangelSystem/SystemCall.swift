@@ -1,0 +1,27 @@
+import ArchangelCore
+import Glibc
+
+/// One place for libc contact: retries EINTR and turns failures into
+/// `ChannelError.system` naming the call.
+@usableFromInline
+enum SystemCall {
+    /// Runs `call` until it does not fail with EINTR; throws on any other failure.
+    @inlinable
+    static func retrying<T: BinaryInteger>(_ name: String, _ call: () -> T) throws(ChannelError) -> T {
+        while true {
+            let result = call()
+            if result >= 0 { return result }
+            let code = errno
+            if code == EINTR { continue }
+            throw ChannelError.system(operation: name, errno: code)
+        }
+    }
+}
+
+extension timespec {
+    /// A timespec for a non-negative duration.
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self.init(tv_sec: Int(max(seconds, 0)), tv_nsec: seconds < 0 ? 0 : Int(attoseconds / 1_000_000_000))
+    }
+}

@@ -1,0 +1,40 @@
+/* Out-of-line shims: calls whose declarations need feature macros Swift cannot set. */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <errno.h>
+#include "archangel_uapi.h"
+#include "archangel_shims.h"
+
+int archangel_memfd_create(const char *name)
+{
+	return memfd_create(name, MFD_CLOEXEC);
+}
+
+int archangel_ppoll(struct pollfd *fds, unsigned long count, const struct timespec *timeout)
+{
+	return ppoll(fds, count, timeout, NULL);
+}
+
+void archangel_set_thread_name(const char *name)
+{
+	char short_name[16];
+
+	strncpy(short_name, name, sizeof(short_name) - 1);
+	short_name[sizeof(short_name) - 1] = '\0';
+	pthread_setname_np(pthread_self(), short_name);
+}
+
+int archangel_pin_current_thread(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
