@@ -34,6 +34,8 @@ public final class MessageSender: @unchecked Sendable {
         @usableFromInline var loanCount: Int
         @usableFromInline var loanOpen: Bool
         @usableFromInline let loanBuffers: UnsafeMutablePointer<UInt32>
+        /// Clock reading shared by the messages of an unpublished batch (0: none taken yet).
+        @usableFromInline var batchTimestamp: UInt64
     }
 
     @usableFromInline let state: UnsafeMutablePointer<State>
@@ -66,7 +68,8 @@ public final class MessageSender: @unchecked Sendable {
         state = .allocate(capacity: 1)
         state.initialize(to: State(normal: normal, express: express, pool: pool, sequence: sequenceStart,
                                    failed: false, loanCount: 0, loanOpen: false,
-                                   loanBuffers: .allocate(capacity: max(d.pool.maxSegments, 1))))
+                                   loanBuffers: .allocate(capacity: max(d.pool.maxSegments, 1)),
+                                   batchTimestamp: 0))
         counters = .allocate()
         self.notifier = notifier
         self.direction = direction
@@ -194,8 +197,13 @@ public final class MessageSender: @unchecked Sendable {
                       flags: UInt16, length: Int, payloadBytes: Int, publish: Bool) {
         let s = state
         s.pointee.sequence &+= 1
+        // The clock is read once per publication: messages committed with
+        // deferred publication share the first one's reading (a batch is
+        // built within nanoseconds; reading the clock per message would cost
+        // more than the rest of the send).
+        if s.pointee.batchTimestamp == 0 { s.pointee.batchTimestamp = archangel_monotonic_ns() }
         RecordHeader(type: type.rawValue, priority: priority.rawValue, flags: flags, size: UInt32(length),
-                     sequence: s.pointee.sequence, timestamp: archangel_monotonic_ns()).store(to: record)
+                     sequence: s.pointee.sequence, timestamp: s.pointee.batchTimestamp).store(to: record)
         if lane == .normal { s.pointee.normal.commit(length: length) } else { s.pointee.express.commit(length: length) }
         counters.add(.messagesSent)
         counters.add(.bytesSent, UInt64(payloadBytes))
@@ -209,6 +217,7 @@ public final class MessageSender: @unchecked Sendable {
     @inlinable
     public func publish() {
         let s = state
+        s.pointee.batchTimestamp = 0
         // Express first: the receiver drains it first, so it should see it first.
         let wakeExpress = s.pointee.express.publish()
         let wakeNormal = s.pointee.normal.publish()

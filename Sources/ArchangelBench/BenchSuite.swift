@@ -1,0 +1,94 @@
+import Archangel
+
+/// `archangel bench`: the bridge and its baselines, measured in the same run.
+public enum BenchSuite {
+    /// What to run.
+    public struct Options: Sendable {
+        /// Backend name; only `in-process` here until the other backends land.
+        public var backend: String = "in-process"
+        /// Payload bytes for the small-message figures.
+        public var payload: Int = 64
+        /// Messages per throughput run.
+        public var messages: Int = 2_000_000
+        /// Round trips per latency run.
+        public var roundTrips: Int = 100_000
+        /// Runs per figure; medians are reported.
+        public var runs: Int = 5
+        /// Messages per publication in the batched throughput figure.
+        public var batch: Int = 32
+
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    /// Runs every benchmark and returns the measurements, baselines first.
+    public static func run(_ options: Options, progress: (String) -> Void = { _ in }) throws -> [Measurement] {
+        var results: [Measurement] = []
+        progress("plain C ring: throughput")
+        results.append(try PlainRingBaseline.throughput(messages: options.messages, payload: options.payload,
+                                                        runs: options.runs))
+        progress("plain C ring: round trip")
+        results.append(try PlainRingBaseline.roundTrip(roundTrips: options.roundTrips, payload: options.payload,
+                                                       runs: options.runs))
+        let manager = try CommManager(configuration: .init(maxChannels: 1))
+        let id = try manager.createChannel()
+        defer { manager.destroyChannel(id) }
+        let kernel = try manager.channel(id)
+        let user = try Channel.open(id, backend: .inProcess(manager))
+        for batch in [options.batch, 1] {
+            progress("bridge: throughput, batch \(batch)")
+            results.append(try BridgeBenchmarks.throughput(kernel: kernel, user: user, backend: options.backend,
+                                                           messages: options.messages, payload: options.payload,
+                                                           batch: batch, runs: options.runs))
+        }
+        progress("bridge: round trip")
+        results.append(try BridgeBenchmarks.roundTrip(kernel: kernel, user: user, backend: options.backend,
+                                                      roundTrips: options.roundTrips, payload: options.payload,
+                                                      runs: options.runs))
+        return results
+    }
+
+    /// A human-readable table with the ratios against the plain ring.
+    public static func report(_ results: [Measurement]) -> String {
+        let baseRate = results.first { $0.name == "plain_ring.throughput" }?.messagesPerSecond ?? 0
+        let baseRTT = results.first { $0.name == "plain_ring.rtt" }?.rttP50 ?? 0
+        var out = "benchmark                      backend     payload      msgs/s   rtt p50   rtt p99  allocs/msg  vs plain ring\n"
+        for m in results {
+            var ratio = ""
+            if m.messagesPerSecond > 0, baseRate > 0 {
+                ratio = "throughput \(format(m.messagesPerSecond / baseRate, 2))x"
+            } else if m.rttP50 > 0, baseRTT > 0 {
+                ratio = "rtt \(format(m.rttP50 / baseRTT, 2))x"
+            }
+            out += pad(m.name, 30) + " " + pad(m.backend, 11) + pad("\(m.payloadBytes) B", 8, right: true)
+                + pad(m.messagesPerSecond > 0 ? "\(format(m.messagesPerSecond / 1e6, 1))M" : "-", 12, right: true)
+                + pad(m.rttP50 > 0 ? "\(Int(m.rttP50)) ns" : "-", 10, right: true)
+                + pad(m.rttP99 > 0 ? "\(Int(m.rttP99)) ns" : "-", 10, right: true)
+                + pad(m.allocationsPerMessage.map { format($0, 3) } ?? "n/a", 12, right: true)
+                + "  " + ratio + "\n"
+        }
+        return out
+    }
+
+    /// The measurements as a JSON array.
+    public static func json(_ results: [Measurement]) -> String {
+        "[\n" + results.map { "  " + $0.json }.joined(separator: ",\n") + "\n]"
+    }
+
+    static func format(_ value: Double, _ decimals: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let rounded = (value * scale).rounded() / scale
+        var text = "\(rounded)"
+        if let dot = text.firstIndex(of: ".") {
+            let have = text.distance(from: dot, to: text.endIndex) - 1
+            if have < decimals { text += String(repeating: "0", count: decimals - have) }
+        }
+        return text
+    }
+
+    static func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - text.count))
+        return right ? fill + text : text + fill
+    }
+}

@@ -1,0 +1,150 @@
+import Archangel
+import ArchangelSystem
+import CArchangel
+import CArchangelBench
+import Synchronization
+
+/// Benchmarks of the bridge itself, between the two endpoints of one channel.
+///
+/// The kernel side runs on a second thread pinned to CPU 1, the user side on
+/// the caller's thread pinned to CPU 0, as the C baseline does.
+enum BridgeBenchmarks {
+    /// One-way streaming kernel → user. `batch` messages share one publication
+    /// (1 = publish every message).
+    static func throughput(kernel: Channel, user: Channel, backend: String, messages: Int, payload: Int,
+                           batch: Int, runs: Int) throws -> Measurement {
+        var rates: [Double] = []
+        var allocations: [Double] = []
+        for _ in 0..<runs {
+            let (elapsed, allocated) = try oneThroughputRun(kernel: kernel, user: user, messages: messages,
+                                                           payload: payload, batch: batch)
+            rates.append(Double(messages) / (Double(elapsed) / 1e9))
+            allocations.append(Double(allocated) / Double(messages))
+        }
+        return Measurement(name: batch > 1 ? "bridge.throughput.batched" : "bridge.throughput.unbatched",
+                           backend: backend, payloadBytes: payload, messagesPerSecond: Percentile.median(rates),
+                           rttP50: 0, rttP99: 0,
+                           allocationsPerMessage: archangel_alloc_counting_available() == 1
+                               ? Percentile.median(allocations) : nil,
+                           messages: messages, runs: runs)
+    }
+
+    private static func oneThroughputRun(kernel: Channel, user: Channel, messages: Int, payload: Int,
+                                         batch: Int) throws -> (elapsed: UInt64, allocations: UInt64) {
+        let start = Atomic<Bool>(false)
+        let ready = Atomic<Bool>(false)
+        let producerFailure = Mutex<(any Error)?>(nil)
+        SystemThread.pinCurrent(to: 0)
+        let producer = try SystemThread(name: "bench-producer") {
+            SystemThread.pinCurrent(to: 1)
+            var buffer = [UInt8](repeating: 0xA5, count: max(payload, 8))
+            ready.store(true, ordering: .releasing)
+            while !start.load(ordering: .acquiring) {}
+            do {
+                try buffer.withUnsafeMutableBytes { raw in
+                    let bytes = UnsafeRawBufferPointer(raw)
+                    var sent = 0
+                    while sent < messages {
+                        raw.storeBytes(of: UInt64(sent), as: UInt64.self)
+                        let publishNow = batch <= 1 || (sent + 1) % batch == 0 || sent + 1 == messages
+                        switch try kernel.sender.trySend(type: .syscallEvent, priority: .normal, payload: bytes,
+                                                         publish: publishNow) {
+                        case .sent:
+                            sent += 1
+                        case .wouldBlock:
+                            kernel.sender.publish()
+                        }
+                    }
+                }
+            } catch {
+                producerFailure.withLock { $0 = error }
+            }
+        }
+        while !ready.load(ordering: .acquiring) {}
+        let allocationsBefore = archangel_alloc_count()
+        let t0 = archangel_monotonic_ns()
+        start.store(true, ordering: .releasing)
+        var expected: UInt64 = 0
+        var mismatch: UInt64? = nil
+        while expected < UInt64(messages) {
+            let got = try user.receiver.tryReceive { view -> UInt64 in
+                view.contiguousBytes!.loadUnaligned(as: UInt64.self)
+            }
+            guard let got else {
+                if producerFailure.withLock({ $0 != nil }) { break }
+                continue
+            }
+            if got != expected { mismatch = got; break }
+            expected += 1
+        }
+        let t1 = archangel_monotonic_ns()
+        let allocationsAfter = archangel_alloc_count()
+        producer.join()
+        if let error = producerFailure.withLock({ $0 }) { throw error }
+        if let mismatch { throw BenchError.outOfOrder(expected: expected, got: mismatch) }
+        return (t1 - t0, allocationsAfter - allocationsBefore)
+    }
+
+    /// Spinning ping-pong: user sends, kernel side echoes, user times each round trip.
+    static func roundTrip(kernel: Channel, user: Channel, backend: String, roundTrips: Int, payload: Int,
+                          runs: Int) throws -> Measurement {
+        var p50s: [Double] = [], p99s: [Double] = [], allocations: [Double] = []
+        var samples = [UInt64](repeating: 0, count: roundTrips)
+        for _ in 0..<runs {
+            let allocated = try samples.withUnsafeMutableBufferPointer { out in
+                try oneRoundTripRun(kernel: kernel, user: user, roundTrips: roundTrips, payload: payload, samples: out)
+            }
+            let values = samples.map { Double($0) }
+            p50s.append(Percentile.of(values, 0.5))
+            p99s.append(Percentile.of(values, 0.99))
+            allocations.append(Double(allocated) / Double(roundTrips))
+        }
+        return Measurement(name: "bridge.rtt", backend: backend, payloadBytes: payload, messagesPerSecond: 0,
+                           rttP50: Percentile.median(p50s), rttP99: Percentile.median(p99s),
+                           allocationsPerMessage: archangel_alloc_counting_available() == 1
+                               ? Percentile.median(allocations) : nil,
+                           messages: roundTrips, runs: runs)
+    }
+
+    private static func oneRoundTripRun(kernel: Channel, user: Channel, roundTrips: Int, payload: Int,
+                                        samples: UnsafeMutableBufferPointer<UInt64>) throws -> UInt64 {
+        let warmUp = 10_000
+        let total = warmUp + roundTrips
+        SystemThread.pinCurrent(to: 0)
+        let echoFailure = Mutex<(any Error)?>(nil)
+        let echo = try SystemThread(name: "bench-echo") {
+            SystemThread.pinCurrent(to: 1)
+            do {
+                var echoed = 0
+                while echoed < total {
+                    let done = try kernel.receiver.tryReceive { view -> Bool in
+                        // Echo in place: the request's bytes go straight into the reply.
+                        (try? kernel.sender.trySend(type: .aiResponse, priority: view.priority,
+                                                    payload: view.contiguousBytes!)) == .sent
+                    }
+                    if done == true { echoed += 1 }
+                }
+            } catch {
+                echoFailure.withLock { $0 = error }
+            }
+        }
+        let buffer = [UInt8](repeating: 0x5A, count: max(payload, 8))
+        var allocationsBefore: UInt64 = 0
+        try buffer.withUnsafeBytes { bytes in
+            for i in 0..<total {
+                if i == warmUp { allocationsBefore = archangel_alloc_count() }
+                let t0 = archangel_monotonic_ns()
+                while try user.sender.trySend(type: .aiRequest, priority: .normal, payload: bytes) != .sent {}
+                while try user.receiver.tryReceive({ _ in () }) == nil {
+                    if echoFailure.withLock({ $0 != nil }) { break }
+                }
+                let t1 = archangel_monotonic_ns()
+                if i >= warmUp { samples[i - warmUp] = t1 - t0 }
+            }
+        }
+        let allocationsAfter = archangel_alloc_count()
+        echo.join()
+        if let error = echoFailure.withLock({ $0 }) { throw error }
+        return allocationsAfter - allocationsBefore
+    }
+}

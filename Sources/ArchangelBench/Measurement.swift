@@ -1,0 +1,48 @@
+/// One benchmark figure set, as `archangel bench --json` prints it.
+public struct Measurement: Sendable {
+    /// What was measured, e.g. `bridge.throughput.batched`.
+    public var name: String
+    /// `in-process`, `userspace`, `kernel`, or `baseline` for comparison transports.
+    public var backend: String
+    /// Payload bytes per message.
+    public var payloadBytes: Int
+    /// Median messages per second over the runs (0 when not measured).
+    public var messagesPerSecond: Double
+    /// Median round trip, nanoseconds (0 when not measured).
+    public var rttP50: Double
+    /// 99th-percentile round trip, nanoseconds (0 when not measured).
+    public var rttP99: Double
+    /// Heap allocations per message on the measured path, when counted.
+    public var allocationsPerMessage: Double?
+    /// Messages (or round trips) per run.
+    public var messages: Int
+    /// Runs the medians are taken over.
+    public var runs: Int
+
+    /// The measurement as one JSON object.
+    public var json: String {
+        var fields = [
+            "\"name\": \"\(name)\"", "\"backend\": \"\(backend)\"", "\"payload_bytes\": \(payloadBytes)",
+            "\"messages_per_second\": \(Int(messagesPerSecond.rounded()))",
+            "\"rtt_p50_ns\": \(Int(rttP50.rounded()))", "\"rtt_p99_ns\": \(Int(rttP99.rounded()))",
+            "\"messages\": \(messages)", "\"runs\": \(runs)",
+        ]
+        if let allocationsPerMessage {
+            fields.append("\"allocations_per_message\": \(allocationsPerMessage)")
+        }
+        return "{" + fields.joined(separator: ", ") + "}"
+    }
+}
+
+/// Order statistics of a sample set.
+enum Percentile {
+    /// The `p` quantile (0...1) of `values`, nearest rank.
+    static func of(_ values: [Double], _ p: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        let rank = min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))
+        return sorted[rank]
+    }
+
+    static func median(_ values: [Double]) -> Double { of(values, 0.5) }
+}

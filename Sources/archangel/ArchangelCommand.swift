@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `archangel` command.
+@main
+struct ArchangelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "archangel",
+        abstract: "Archangel: a lock-free kernel <-> userspace message bridge.",
+        subcommands: [DemoCommand.self, BenchCommand.self],
+        defaultSubcommand: DemoCommand.self
+    )
+}
