@@ -93,10 +93,13 @@ public final class Channel: Sendable {
     /// - Throws: `timedOut`, `payloadTooLarge`, `closed`, `corrupted`.
     public func send(_ type: MessageType, priority: MessagePriority = .normal, bytes: UnsafeRawBufferPointer,
                      correlation: UInt64? = nil, timeout: Duration? = nil) throws(ChannelError) {
+        var attempts = 0
         try waitLoop(timeout: timeout, event: spaceReady) { () throws(ChannelError) -> SendBlock? in
-            switch try sender.trySend(type: type, priority: priority, payload: bytes, correlation: correlation) {
-            case .sent: nil
-            case .wouldBlock(let block): block
+            attempts += 1
+            switch try sender.trySend(type: type, priority: priority, payload: bytes, correlation: correlation,
+                                      countFull: attempts == 1) {
+            case .sent: return nil
+            case .wouldBlock(let block): return block
             }
         } prepare: { (block) throws(ChannelError) -> Bool in
             try sender.prepareToWait(for: block)

@@ -221,7 +221,9 @@ extension DirectionStatistics {
         ringHighWater = max(r.load(.normalHighWater), r.load(.expressHighWater))
         poolTransfers = s.load(.poolTransfers)
         copyFallbacks = s.load(.copyFallbacks)
-        poolInUse = s.load(.poolBuffersInUse)
+        // Returned buffers count as free even before the sender takes them back.
+        let lent = s.load(.poolBuffersInUse), pending = sender.returnsPendingNow()
+        poolInUse = lent > pending ? lent - pending : 0
         poolSize = UInt64(sender.poolSize)
         notificationsSent = s.load(.notificationsSent) + r.load(.notificationsSent)
         notificationsSuppressed = s.load(.notificationsSuppressed)

@@ -50,6 +50,7 @@ public final class MessageSender: @unchecked Sendable {
     // Copies of what statistics readers on other threads need; `state` is the sender thread's.
     private let normalWords: RingWords
     private let expressWords: RingWords
+    private let returnWords: RingWords?
     /// Pool buffers in all.
     public let poolSize: Int
 
@@ -76,6 +77,7 @@ public final class MessageSender: @unchecked Sendable {
         normalWords = normal.words
         expressWords = express.words
         poolSize = pool.count
+        returnWords = pool.returns?.words
         let inline = min(normal.maxRecord, express.maxRecord) - ABI.headerSize - ABI.correlationSize
         maxPayload = pool.enabled ? max(inline, min(pool.maxSegments, pool.count) * pool.bufferSize) : inline
     }
@@ -117,11 +119,14 @@ public final class MessageSender: @unchecked Sendable {
     ///   - correlation: the sequence of the request this message answers.
     ///   - publish: false defers publication to a later `publish()`, so a
     ///     batch costs one index store and one fence.
+    ///   - countFull: false keeps a would-block out of the `queue_full`
+    ///     counter (a blocking send's retries count once).
     /// - Returns: `.sent`, or `.wouldBlock` with the reason (nothing was sent).
     /// - Throws: `payloadTooLarge`, or `corrupted` once shared memory failed a check.
     @inlinable
     public func trySend(type: MessageType, priority: MessagePriority, payload: UnsafeRawBufferPointer,
-                        correlation: UInt64? = nil, publish: Bool = true) throws(ChannelError) -> SendOutcome {
+                        correlation: UInt64? = nil, publish: Bool = true,
+                        countFull: Bool = true) throws(ChannelError) -> SendOutcome {
         try checkUsable()
         let s = state
         let count = payload.count
@@ -142,7 +147,7 @@ public final class MessageSender: @unchecked Sendable {
             } else if ABI.headerSize + extra + count <= maxRecord {
                 flags |= MessageFlags.copied.rawValue
             } else {
-                counters.add(.queueFull)
+                if countFull { counters.add(.queueFull) }
                 return .wouldBlock(.poolEmpty(buffers: segments))
             }
         }
@@ -155,7 +160,7 @@ public final class MessageSender: @unchecked Sendable {
                                      : try s.pointee.express.reserve(length: length)
         } catch { throw fail(error) }
         guard let record else {
-            counters.add(.queueFull)
+            if countFull { counters.add(.queueFull) }
             return .wouldBlock(.ringFull(lane: lane, length: length))
         }
         var cursor = record + ABI.headerSize
@@ -272,6 +277,9 @@ public final class MessageSender: @unchecked Sendable {
 
     /// Ring bytes in use now on both lanes (racy, for statistics; any thread).
     public func ringUsedNow() -> UInt64 { normalWords.usedNow() + expressWords.usedNow() }
+
+    /// Buffers the receiver has returned that this sender has not taken back yet (racy, any thread).
+    public func returnsPendingNow() -> UInt64 { returnWords?.usedNow() ?? 0 }
 
     /// Bytes both lanes hold.
     public var ringSize: UInt64 { normalWords.size + expressWords.size }
