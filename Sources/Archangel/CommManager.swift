@@ -38,6 +38,8 @@ public final class CommManager: Sendable {
     /// The configuration in force.
     public let configuration: Configuration
     private let channels = Mutex<[UInt32: Hosted]>([:])
+    /// Ids chosen by a `createChannel` still building them, so no other call picks them.
+    private let reserved = Mutex<Set<UInt32>>([])
 
     /// Creates a manager with no channels.
     ///
@@ -65,23 +67,27 @@ public final class CommManager: Sendable {
         let limit = self.configuration.maxChannels
         // Reserve the id under the lock, build outside it (mmap and eventfds take time).
         let chosen = try channels.withLock { (table) throws(ChannelError) -> UInt32 in
-            if let id {
-                guard Int(id.rawValue) < limit else { throw .invalidChannelID(id.rawValue, limit: limit) }
-                guard table[id.rawValue] == nil else { throw .channelExists(id.rawValue) }
-                return id.rawValue
+            try reserved.withLock { (taken) throws(ChannelError) -> UInt32 in
+                let busy = Set(table.keys).union(taken)
+                let pick: UInt32
+                if let id {
+                    guard Int(id.rawValue) < limit else { throw .invalidChannelID(id.rawValue, limit: limit) }
+                    guard !busy.contains(id.rawValue) else { throw .channelExists(id.rawValue) }
+                    pick = id.rawValue
+                } else {
+                    guard let free = (0..<UInt32(limit)).first(where: { !busy.contains($0) }) else {
+                        throw .tooManyChannels(limit: limit)
+                    }
+                    pick = free
+                }
+                taken.insert(pick)
+                return pick
             }
-            guard let free = (0..<UInt32(limit)).first(where: { table[$0] == nil }) else {
-                throw .tooManyChannels(limit: limit)
-            }
-            return free
         }
+        defer { _ = reserved.withLock { $0.remove(chosen) } }
         let hosted = try Self.build(id: chosen, configuration: configuration ?? self.configuration.channel,
                                     waitPolicy: self.configuration.waitPolicy)
-        try channels.withLock { (table) throws(ChannelError) in
-            guard table[chosen] == nil else { throw .channelExists(chosen) }
-            guard table.count < limit else { throw .tooManyChannels(limit: limit) }
-            table[chosen] = hosted
-        }
+        channels.withLock { $0[chosen] = hosted }
         return ChannelID(chosen)
     }
 

@@ -8,7 +8,7 @@ import Synchronization
 /// receives messages, resolves pending `request` calls by correlation, and
 /// queues everything else for `messages`. The queue is bounded: when it is
 /// full the thread stops receiving, the ring fills up, and the sender feels
-/// the back-pressure. Nothing is dropped.
+/// the back-pressure (except while a `request` waits, see `run`). Nothing is dropped.
 final class ReceivePump: @unchecked Sendable {
     struct State {
         var queue: [Message] = []
@@ -39,7 +39,10 @@ final class ReceivePump: @unchecked Sendable {
         while true {
             let full = state.withLock { s -> Bool? in
                 if s.stopped { return nil }
-                s.pumpWaitingForRoom = s.queue.count - s.head >= capacity
+                // A full queue stops the pump, unless a request waits: its
+                // response may sit behind the queued messages in the ring, and
+                // stopping would deadlock the caller. Then the queue grows.
+                s.pumpWaitingForRoom = s.queue.count - s.head >= capacity && s.pending.isEmpty
                 return s.pumpWaitingForRoom
             }
             guard let full else { return }

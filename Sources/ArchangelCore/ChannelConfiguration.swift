@@ -47,11 +47,15 @@ public struct ChannelConfiguration: Sendable, Equatable {
         guard poolBufferSize >= 256, poolBufferSize <= 1 << 20, poolBufferSize.nonzeroBitCount == 1 else {
             throw fail("poolBufferSize = \(poolBufferSize): must be a power of two from 256 to 1 MiB")
         }
-        guard poolThreshold >= 0, poolThreshold <= maxInlinePayload(ringBytes: expressRingBytes) else {
-            throw fail("poolThreshold = \(poolThreshold): must be 0...\(maxInlinePayload(ringBytes: expressRingBytes)) so that small messages fit every lane")
+        let smallerRing = min(normalRingBytes, expressRingBytes)
+        guard poolThreshold >= 0, poolThreshold <= maxInlinePayload(ringBytes: smallerRing) else {
+            throw fail("poolThreshold = \(poolThreshold): must be 0...\(maxInlinePayload(ringBytes: smallerRing)) so that small messages fit every lane")
         }
-        guard maxSegments >= 1, maxSegments <= 256 else {
-            throw fail("maxSegments = \(maxSegments): must be 1...256")
+        // A pool message's descriptor list is a record of its own: it must fit the smaller lane.
+        let segmentLimit = (Self.maxRecord(ringBytes: smallerRing) - ABI.headerSize - ABI.correlationSize)
+            / ABI.descriptorSize
+        guard maxSegments >= 1, maxSegments <= min(256, segmentLimit) else {
+            throw fail("maxSegments = \(maxSegments): must be 1...\(min(256, segmentLimit)) so that a descriptor list fits a \(smallerRing)-byte ring")
         }
     }
 

@@ -237,6 +237,13 @@ public struct ChannelLayout: Equatable, Sendable {
         guard header.magic == ABI.channelMagic else {
             throw .corrupted(.badLayout("channel magic is 0x\(String(header.magic, radix: 16))"))
         }
+        guard header.header_size == UInt32(MemoryLayout<archangel_channel_header>.size) else {
+            throw .corrupted(.badLayout("header size \(header.header_size)"))
+        }
+        let reserved = header.offsets.reserved
+        guard header.offsets.reserved0 == 0, reserved.0 == 0, reserved.1 == 0, reserved.2 == 0, reserved.3 == 0 else {
+            throw .corrupted(.badLayout("reserved fields are not zero"))
+        }
         let layout = ChannelLayout(header.offsets)
         try layout.validate(mappedSize: size)
         return layout
@@ -247,6 +254,10 @@ public struct ChannelLayout: Equatable, Sendable {
     public func validate(mappedSize: Int) throws(ChannelError) {
         guard abiVersion >> 16 == ABI.version >> 16 else { throw .abiMismatch(ours: ABI.version, theirs: abiVersion) }
         func bad(_ text: String) -> ChannelError { .corrupted(.badLayout(text)) }
+        // Features we do not implement would mean records we cannot read.
+        guard features & ~ABI.features == 0 else {
+            throw bad("features 0x\(String(features, radix: 16)) include some this build does not implement")
+        }
         guard totalSize <= mappedSize else { throw bad("total size \(totalSize) exceeds mapped \(mappedSize)") }
         var regions: [(name: String, start: Int, end: Int)] = [
             ("header", 0, MemoryLayout<archangel_channel_header>.size),
@@ -263,9 +274,11 @@ public struct ChannelLayout: Equatable, Sendable {
             try line("\(name).need_wakeup", r.needWakeup, 4)
             try line("\(name).need_space", r.needSpace, 4)
             guard r.entrySize == entrySize else { throw bad("\(name) entry size \(r.entrySize), expected \(entrySize)") }
-            guard r.size >= max(4 * ABI.minimumRecord, 8 * max(entrySize, 1)), r.size.nonzeroBitCount == 1,
-                  r.size <= 1 << 30
-            else { throw bad("\(name) size \(r.size) is not a usable power of two") }
+            let minimum = entrySize == 0 ? 4 * ABI.minimumRecord : 8 * entrySize
+            guard r.size >= minimum, r.size.nonzeroBitCount == 1, r.size <= 1 << 30 else {
+                throw bad("\(name) size \(r.size) is not a power of two from \(minimum) to 1 GiB")
+            }
+            guard r.data % ABI.pageSize == 0 else { throw bad("\(name).data at \(r.data) is not page aligned") }
             try line("\(name).data", r.data, r.size)
         }
         for d in Direction.allCases {
@@ -274,9 +287,12 @@ public struct ChannelLayout: Equatable, Sendable {
             try ring("\(d).express", dir.express, entrySize: 0)
             let pool = dir.pool
             if pool.bufferCount > 0 {
+                let descriptorRecord = ABI.headerSize + ABI.correlationSize + pool.maxSegments * ABI.descriptorSize
                 guard pool.bufferSize >= 256, pool.bufferSize.nonzeroBitCount == 1, pool.bufferSize <= 1 << 20,
-                      pool.bufferCount <= 1 << 20, pool.maxSegments >= 1, pool.maxSegments <= 256
-                else { throw bad("\(d).pool geometry \(pool.bufferCount)x\(pool.bufferSize)") }
+                      pool.bufferCount <= 1 << 20, pool.maxSegments >= 1, pool.maxSegments <= 256,
+                      descriptorRecord <= ChannelConfiguration.maxRecord(ringBytes: min(dir.normal.size, dir.express.size)),
+                      pool.buffers % ABI.pageSize == 0
+                else { throw bad("\(d).pool geometry \(pool.bufferCount)x\(pool.bufferSize), \(pool.maxSegments) segments") }
                 try line("\(d).pool.buffers", pool.buffers, pool.bufferCount * pool.bufferSize)
                 try ring("\(d).pool.returns", pool.returns, entrySize: 4)
                 guard pool.returns.size / 4 >= pool.bufferCount else {

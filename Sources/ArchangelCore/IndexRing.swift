@@ -10,6 +10,7 @@ public struct IndexRingProducer {
     @usableFromInline var producer: UInt64
     @usableFromInline var cachedConsumer: UInt64
     @usableFromInline var published: UInt64
+    @usableFromInline var lastWoken: UInt32 = 0
 
     /// Binds the producer side of the ring at `layout`.
     public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0) {
@@ -50,7 +51,7 @@ public struct IndexRingProducer {
         words.kProducer.pointee.store(producer, ordering: .releasing)
         // (E) pairs with (F).
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        return words.kNeedWakeup.pointee.load(ordering: .relaxed) & NeedFlag.bit != 0
+        return NeedFlag.shouldSignal(words.kNeedWakeup.pointee.load(ordering: .relaxed), lastSignalled: &lastWoken)
     }
 }
 
@@ -63,6 +64,7 @@ public struct IndexRingConsumer {
     @usableFromInline let entries: UInt64
     @usableFromInline var consumer: UInt64
     @usableFromInline var cachedProducer: UInt64
+    @usableFromInline var wakeEpisode: UInt32 = 0
 
     /// Binds the consumer side of the ring at `layout`.
     public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0) {
@@ -111,7 +113,7 @@ public struct IndexRingConsumer {
     /// Sets the need-wakeup flag, fences, and re-checks: returns true when the
     /// ring is still empty and the caller may sleep until signalled.
     public mutating func prepareToSleep() -> Bool {
-        words.kNeedWakeup.pointee.store(NeedFlag.bit, ordering: .relaxed)
+        words.kNeedWakeup.pointee.store(NeedFlag.raise(&wakeEpisode), ordering: .relaxed)
         // (F) pairs with (E).
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         if words.kProducer.pointee.load(ordering: .acquiring) != consumer {
@@ -123,6 +125,6 @@ public struct IndexRingConsumer {
 
     /// Clears the need-wakeup flag.
     public func finishSleep() {
-        words.kNeedWakeup.pointee.store(0, ordering: .relaxed)
+        words.kNeedWakeup.pointee.store(NeedFlag.lower(wakeEpisode), ordering: .relaxed)
     }
 }

@@ -9,7 +9,7 @@ extension MessageSender {
     /// - Returns: false when the pool has too few free buffers now (would block).
     /// - Throws: `loanOutstanding` if a loan is open, `payloadTooLarge` if the
     ///   pool can never hold `capacity`, `corrupted` on bad shared memory.
-    public func tryBeginLoan(capacity: Int) throws(ChannelError) -> Bool {
+    public func tryBeginLoan(capacity: Int, countFull: Bool = true) throws(ChannelError) -> Bool {
         try checkUsable()
         let s = state
         guard !s.pointee.loanOpen else { throw .loanOutstanding }
@@ -19,7 +19,7 @@ extension MessageSender {
         if s.pointee.pool.freeCount < segments {
             do { try s.pointee.pool.reclaim() } catch { throw fail(error) }
             guard s.pointee.pool.freeCount >= segments else {
-                counters.add(.queueFull)
+                if countFull { counters.add(.queueFull) }
                 return false
             }
         }
@@ -45,12 +45,14 @@ extension MessageSender {
     ///
     /// Unused buffers go back to the pool. On `.wouldBlock` the loan stays open.
     public func tryCommitLoan(type: MessageType, priority: MessagePriority, length: Int,
-                              correlation: UInt64? = nil, publish: Bool = true) throws(ChannelError) -> SendOutcome {
+                              correlation: UInt64? = nil, publish: Bool = true,
+                              countFull: Bool = true) throws(ChannelError) -> SendOutcome {
         try checkUsable()
         let s = state
         precondition(s.pointee.loanOpen, "commit without an open loan")
         let bufferSize = s.pointee.pool.bufferSize
         guard length >= 0, length <= s.pointee.loanCount * bufferSize else {
+            counters.add(.rejected)
             throw .payloadTooLarge(size: length, limit: s.pointee.loanCount * bufferSize)
         }
         let used = max(1, (length + bufferSize - 1) / bufferSize)
@@ -63,7 +65,7 @@ extension MessageSender {
                                      : try s.pointee.express.reserve(length: recordLength)
         } catch { throw fail(error) }
         guard let record else {
-            counters.add(.queueFull)
+            if countFull { counters.add(.queueFull) }
             return .wouldBlock(.ringFull(lane: lane, length: recordLength))
         }
         var cursor = record + ABI.headerSize

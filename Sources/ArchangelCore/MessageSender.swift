@@ -130,25 +130,29 @@ public final class MessageSender: @unchecked Sendable {
         try checkUsable()
         let s = state
         let count = payload.count
+        guard count <= maxPayload else { throw reject(count) }
         let extra = correlation == nil ? 0 : ABI.correlationSize
         var flags: UInt16 = correlation == nil ? 0 : MessageFlags.correlated.rawValue
         let lane = priority.lane
         let maxRecord = lane == .normal ? s.pointee.normal.maxRecord : s.pointee.express.maxRecord
+        let fitsInline = ABI.headerSize + extra + count <= maxRecord
         var viaPool = false
         var segments = 0
         if count > s.pointee.pool.threshold && s.pointee.pool.enabled {
             segments = s.pointee.pool.segments(for: count)
-            guard segments <= s.pointee.pool.maxSegments else { throw reject(count) }
-            if s.pointee.pool.freeCount < segments {
-                do { try s.pointee.pool.reclaim() } catch { throw fail(error) }
-            }
-            if s.pointee.pool.freeCount >= segments {
-                viaPool = true
-            } else if ABI.headerSize + extra + count <= maxRecord {
-                flags |= MessageFlags.copied.rawValue
-            } else {
-                if countFull { counters.add(.queueFull) }
-                return .wouldBlock(.poolEmpty(buffers: segments))
+            // More segments than a message may span: it fits inline (maxPayload guarantees one of the two).
+            if segments <= s.pointee.pool.maxSegments {
+                if s.pointee.pool.freeCount < segments {
+                    do { try s.pointee.pool.reclaim() } catch { throw fail(error) }
+                }
+                if s.pointee.pool.freeCount >= segments {
+                    viaPool = true
+                } else if fitsInline {
+                    flags |= MessageFlags.copied.rawValue
+                } else {
+                    if countFull { counters.add(.queueFull) }
+                    return .wouldBlock(.poolEmpty(buffers: segments))
+                }
             }
         }
         let body = viaPool ? segments * ABI.descriptorSize : count
@@ -224,12 +228,13 @@ public final class MessageSender: @unchecked Sendable {
         let s = state
         s.pointee.batchTimestamp = 0
         // Express first: the receiver drains it first, so it should see it first.
+        let pending = s.pointee.express.hasUnpublished || s.pointee.normal.hasUnpublished
         let wakeExpress = s.pointee.express.publish()
         let wakeNormal = s.pointee.normal.publish()
         if wakeExpress || wakeNormal {
             counters.add(.notificationsSent)
             notifier.notify()
-        } else {
+        } else if pending {
             counters.add(.notificationsSuppressed)
         }
     }
@@ -243,8 +248,10 @@ public final class MessageSender: @unchecked Sendable {
         do {
             switch block {
             case let .ringFull(lane, length):
-                return lane == .normal ? try state.pointee.normal.prepareToWaitForSpace(length: length)
-                                       : try state.pointee.express.prepareToWaitForSpace(length: length)
+                let sleep = lane == .normal ? try state.pointee.normal.prepareToWaitForSpace(length: length)
+                                            : try state.pointee.express.prepareToWaitForSpace(length: length)
+                if sleep { counters.add(.waits) }
+                return sleep
             case let .poolEmpty(buffers):
                 guard var ring = state.pointee.pool.returns else { return false }
                 defer { state.pointee.pool.returns = ring }

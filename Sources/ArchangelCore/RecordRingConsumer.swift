@@ -49,6 +49,10 @@ public struct RecordRingConsumer {
     /// Last producer index we read and checked.
     @usableFromInline var cachedProducer: UInt64
     @usableFromInline let releaseBatch: UInt64
+    /// Counts our sleeps; its value goes into the need-wakeup word.
+    @usableFromInline var wakeEpisode: UInt32 = 0
+    /// The producer's need-space word we last signalled.
+    @usableFromInline var lastSpaceSignalled: UInt32 = 0
     /// Where to record the largest backlog seen at a refresh (a statistics counter).
     @usableFromInline let highWater: UnsafeMutablePointer<Atomic<UInt64>>?
 
@@ -167,18 +171,19 @@ public struct RecordRingConsumer {
         words.kConsumer.pointee.store(consumer, ordering: .releasing)
         // (G) pairs with (H): the index store is ordered before the flag load.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        return words.kNeedSpace.pointee.load(ordering: .relaxed) & NeedFlag.bit != 0
+        return NeedFlag.shouldSignal(words.kNeedSpace.pointee.load(ordering: .relaxed),
+                                     lastSignalled: &lastSpaceSignalled)
     }
 
     /// Sets this ring's need-wakeup flag. Follow with a full fence and `hasData()`
     /// before sleeping (see `ChannelReceiver.prepareToSleep`).
-    public func setNeedWakeup() {
-        words.kNeedWakeup.pointee.store(NeedFlag.bit, ordering: .relaxed)
+    public mutating func setNeedWakeup() {
+        words.kNeedWakeup.pointee.store(NeedFlag.raise(&wakeEpisode), ordering: .relaxed)
     }
 
     /// Clears this ring's need-wakeup flag.
     public func clearNeedWakeup() {
-        words.kNeedWakeup.pointee.store(0, ordering: .relaxed)
+        words.kNeedWakeup.pointee.store(NeedFlag.lower(wakeEpisode), ordering: .relaxed)
     }
 
     /// Whether records are waiting, re-reading the producer index if needed.

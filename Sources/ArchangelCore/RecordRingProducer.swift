@@ -15,6 +15,10 @@ public struct RecordRingProducer {
     @usableFromInline var cachedConsumer: UInt64
     /// Producer index as last published to the consumer.
     @usableFromInline var published: UInt64
+    /// The consumer's need-wakeup word we last signalled (one wake-up per sleep).
+    @usableFromInline var lastWoken: UInt32 = 0
+    /// Counts our waits for space; its value goes into the need-space word.
+    @usableFromInline var spaceEpisode: UInt32 = 0
 
     /// The largest record this ring accepts.
     public let maxRecord: Int
@@ -72,6 +76,9 @@ public struct RecordRingProducer {
         producer &+= UInt64(ABI.recordStride(length))
     }
 
+    /// Whether committed records wait for `publish()`.
+    @inlinable public var hasUnpublished: Bool { producer != published }
+
     /// Publishes every committed record to the consumer.
     ///
     /// Returns true when the consumer asked to be woken (its need-wakeup flag
@@ -85,7 +92,7 @@ public struct RecordRingProducer {
         // (E) pairs with (F): order the index store before the flag load, so a
         // consumer going to sleep either sees our index or we see its flag.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        return words.kNeedWakeup.pointee.load(ordering: .relaxed) & NeedFlag.bit != 0
+        return NeedFlag.shouldSignal(words.kNeedWakeup.pointee.load(ordering: .relaxed), lastSignalled: &lastWoken)
     }
 
     /// Announces that the producer is about to wait for room, then re-checks.
@@ -94,7 +101,7 @@ public struct RecordRingProducer {
     /// the caller may sleep until the consumer signals; false when room
     /// appeared meanwhile (the flag is cleared again).
     public mutating func prepareToWaitForSpace(length: Int) throws(ChannelError) -> Bool {
-        words.kNeedSpace.pointee.store(NeedFlag.bit, ordering: .relaxed)
+        words.kNeedSpace.pointee.store(NeedFlag.raise(&spaceEpisode), ordering: .relaxed)
         // (H) pairs with (G): the flag is visible before we re-read the consumer index.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         let consumer = words.kConsumer.pointee.load(ordering: .acquiring)
@@ -110,11 +117,32 @@ public struct RecordRingProducer {
 
     /// Clears the need-space flag after a wait.
     public func finishWaitingForSpace() {
-        words.kNeedSpace.pointee.store(0, ordering: .relaxed)
+        words.kNeedSpace.pointee.store(NeedFlag.lower(spaceEpisode), ordering: .relaxed)
     }
 }
 
-/// The value of a set need-wakeup / need-space word.
+/// The need-wakeup / need-space words.
+///
+/// Bit 0 says "I sleep, wake me"; bits 1...31 count the sleeper's sleeps.
+/// The signalling side remembers the last word it signalled, so a sleeper
+/// that stays asleep for a while is signalled once, not once per publication,
+/// and a new sleep (a new count) is always signalled.
 @usableFromInline enum NeedFlag {
     @usableFromInline static let bit: UInt32 = 1
+
+    /// The word for a new sleep: advances the episode and sets bit 0.
+    @inlinable static func raise(_ episode: inout UInt32) -> UInt32 {
+        episode = (episode &+ 1) & 0x7fff_ffff
+        return episode << 1 | bit
+    }
+
+    /// The word after the sleep: same episode, bit 0 clear.
+    @inlinable static func lower(_ episode: UInt32) -> UInt32 { episode << 1 }
+
+    /// Whether `word` asks for a wake-up we have not sent yet.
+    @inlinable static func shouldSignal(_ word: UInt32, lastSignalled: inout UInt32) -> Bool {
+        guard word & bit != 0, word != lastSignalled else { return false }
+        lastSignalled = word
+        return true
+    }
 }

@@ -153,7 +153,8 @@ public struct StatisticsReport: Sendable, Equatable {
     ///
     /// - Throws: `StatisticsFormatError` naming the line that does not parse.
     public init(parsing text: String) throws(StatisticsFormatError) {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true).makeIterator()
+        // Keep empty lines in the count so that errors name the real line number.
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).makeIterator()
         guard let first = lines.next(), first.hasPrefix("archangel-comm ") else {
             throw StatisticsFormatError(line: 1, text: "missing 'archangel-comm' header")
         }
@@ -167,6 +168,7 @@ public struct StatisticsReport: Sendable, Equatable {
         var number = 2
         for line in IteratorSequence(lines) {
             number += 1
+            if line.isEmpty { continue }
             let words = line.split(separator: " ")
             if words.first == "channel" {
                 guard words.count >= 3, let id = UInt32(words[1]), let health = ChannelHealth(rawValue: String(words[2]))

@@ -1,0 +1,80 @@
+import Archangel
+import ArchangelSystem
+import Synchronization
+
+/// A backend under test: gives the conformance suite a fresh channel whose
+/// user side is opened through the backend, plus the kernel-side peer that
+/// the suite drives. The next backends (userspace host, kernel module) add a
+/// target here and run the suite unchanged.
+protocol ConformanceTarget: Sendable, CustomStringConvertible {
+    /// Opens a fresh channel with `configuration`.
+    func open(configuration: ChannelConfiguration) throws -> ConformanceChannel
+}
+
+/// One channel under test.
+struct ConformanceChannel: Sendable {
+    /// The user side, opened through the backend.
+    let user: Channel
+    /// The kernel side the suite drives.
+    let peer: Channel
+    /// Releases the channel.
+    let close: @Sendable () -> Void
+    /// The statistics as the backend reports them.
+    let statistics: @Sendable () -> ChannelStatistics?
+}
+
+/// The in-process backend: both sides in this process.
+struct InProcessTarget: ConformanceTarget {
+    var description: String { "in-process" }
+
+    func open(configuration: ChannelConfiguration) throws -> ConformanceChannel {
+        let manager = try CommManager(configuration: .init(maxChannels: 4, channel: configuration))
+        let id = try manager.createChannel()
+        let user = try Channel.open(id, backend: .inProcess(manager))
+        return ConformanceChannel(user: user, peer: try manager.channel(id),
+                                  close: { manager.destroyChannel(id) },
+                                  statistics: { manager.statistics().channels.first })
+    }
+}
+
+/// Every backend the suite runs against.
+enum Backends {
+    static let all: [any ConformanceTarget] = [InProcessTarget()]
+}
+
+/// Small geometry so that full rings and empty pools are cheap to reach.
+extension ChannelConfiguration {
+    static let small = ChannelConfiguration(normalRingBytes: 4096, expressRingBytes: 4096, poolBufferSize: 1024,
+                                            poolBufferCount: 8, poolThreshold: 512, maxSegments: 8)
+}
+
+/// A payload whose bytes depend on a seed, to catch mix-ups.
+func pattern(_ count: Int, seed: Int) -> [UInt8] {
+    (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ seed &* 13) }
+}
+
+/// Runs a peer's part of a test on its own thread: blocking calls must not
+/// sit on Swift's cooperative pool (two threads on a 2-core machine), or
+/// they starve the tasks the test awaits.
+final class PeerThread: Sendable {
+    private let thread: SystemThread
+    private let failure: FailureBox
+
+    final class FailureBox: Sendable {
+        let error = Mutex<(any Error)?>(nil)
+    }
+
+    init(_ body: @escaping @Sendable () throws -> Void) throws {
+        let failure = FailureBox()
+        self.failure = failure
+        thread = try SystemThread(name: "test-peer") {
+            do { try body() } catch { failure.error.withLock { $0 = error } }
+        }
+    }
+
+    /// Waits for the thread and rethrows what it threw.
+    func join() throws {
+        thread.join()
+        if let error = failure.error.withLock({ $0 }) { throw error }
+    }
+}
