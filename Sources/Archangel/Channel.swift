@@ -215,20 +215,28 @@ public final class Channel: Sendable {
                      prepare: (W) throws(ChannelError) -> Bool,
                      finish: (W) -> Void) throws(ChannelError) {
         let clock = ContinuousClock()
-        let deadline = timeout.map { clock.now.advanced(by: $0) }
-        var spins = 0
+        var now: ContinuousClock.Instant? = nil
+        var deadline: ContinuousClock.Instant? = nil
+        var spinUntil: ContinuousClock.Instant? = nil
+        var polls = 0
         while true {
             guard link.isOpen else { throw .closed }
             guard let waitingFor = try attempt() else { return }
-            if let deadline, timeout! <= .zero || clock.now >= deadline { throw .timedOut }
-            if spins < waitPolicy.spinIterations {
-                spins += 1
-                continue
+            // The clock is read every 32 polls only: it costs more than a poll.
+            if polls & 31 == 0 {
+                let t = clock.now
+                if now == nil {
+                    deadline = timeout.map { t.advanced(by: $0) }
+                    spinUntil = t.advanced(by: waitPolicy.spin)
+                }
+                now = t
+                if let deadline, t >= deadline { throw .timedOut }
             }
-            spins = 0
+            polls += 1
+            if now! < spinUntil! { continue }
             var remaining: Duration? = nil
             if let deadline {
-                remaining = clock.now.duration(to: deadline)
+                remaining = now!.duration(to: deadline)
                 if remaining! <= .zero { throw .timedOut }
             }
             if try prepare(waitingFor) {
@@ -236,6 +244,9 @@ public final class Channel: Sendable {
                 guard link.isOpen else { throw .closed }
                 _ = try event.wait(timeout: remaining)
             }
+            // After a wake-up, poll again before the next sleep; re-read the clock first.
+            polls = 0
+            spinUntil = now
         }
     }
 }

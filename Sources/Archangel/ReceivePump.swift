@@ -20,7 +20,7 @@ final class ReceivePump: @unchecked Sendable {
         var pumpWaitingForRoom = false
     }
 
-    let state = Mutex(State())
+    let state = PthreadLock(State())
     let roomAvailable: EventFD
     let capacity: Int
     private var thread: SystemThread?
@@ -30,7 +30,7 @@ final class ReceivePump: @unchecked Sendable {
         self.capacity = capacity
         // The thread holds the channel only for one receive at a time, so that
         // dropping the channel ends the pump (Channel.deinit stops it).
-        thread = try SystemThread(name: "archangel-rx\(channel.id)") { [self, weak channel] in
+        thread = try SystemThread(name: "archangel-rx\(channel.id)", detached: true) { [self, weak channel] in
             run { channel }
         }
     }
@@ -123,12 +123,14 @@ final class ReceivePump: @unchecked Sendable {
 
     /// Registers interest in the response to request `sequence`.
     func expectResponse(to sequence: UInt64, _ continuation: CheckedContinuation<Message, any Error>) {
-        let failure = state.withLock { s -> ChannelError? in
-            if let failure = s.failure { return failure }
+        let (failure, wakePump) = state.withLock { s -> (ChannelError?, Bool) in
+            if let failure = s.failure { return (failure, false) }
             s.pending[sequence] = continuation
-            return nil
+            return (nil, s.pumpWaitingForRoom)
         }
         if let failure { continuation.resume(throwing: failure) }
+        // A pump paused on a full queue must resume: the response may be behind the queued messages.
+        if wakePump { roomAvailable.notify() }
     }
 
     /// Withdraws interest (send failed or the task was cancelled); resumes with `error`.

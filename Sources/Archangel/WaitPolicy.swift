@@ -1,17 +1,17 @@
 /// How a blocking call waits: spin first (no system call while the peer is
 /// busy), then sleep on the eventfd with the need-wakeup protocol.
 public struct WaitPolicy: Sendable, Equatable {
-    /// Polls of the ring before going to sleep. Each empty poll costs a few
-    /// nanoseconds; 2,000 spin for roughly 10-40 µs.
-    public var spinIterations: Int
+    /// How long to poll the ring before going to sleep. Measured in time, not
+    /// iterations, so that it means the same in debug and release builds.
+    public var spin: Duration
 
     /// Creates a policy.
-    public init(spinIterations: Int = 2_000) {
-        self.spinIterations = spinIterations
+    public init(spin: Duration = .microseconds(20)) {
+        self.spin = spin
     }
 
-    /// The default: a short spin, then sleep.
+    /// The default: spin 20 µs (a busy peer answers well within that), then sleep.
     public static let `default` = WaitPolicy()
     /// Never spin: sleep as soon as the ring is empty (least CPU).
-    public static let sleepAtOnce = WaitPolicy(spinIterations: 0)
+    public static let sleepAtOnce = WaitPolicy(spin: .zero)
 }

@@ -16,8 +16,10 @@ public final class SystemThread: @unchecked Sendable {
 
     /// Starts a thread running `body`.
     ///
+    /// - Parameter detached: the thread cleans up after itself and cannot be
+    ///   joined (for threads that end on their own, such as receive pumps).
     /// - Throws: `ChannelError.system` when the thread cannot be created.
-    public init(name: String, _ body: @escaping @Sendable () -> Void) throws(ChannelError) {
+    public init(name: String, detached: Bool = false, _ body: @escaping @Sendable () -> Void) throws(ChannelError) {
         let box = Unmanaged.passRetained(Box({
             archangel_set_thread_name(name)
             body()
@@ -30,6 +32,10 @@ public final class SystemThread: @unchecked Sendable {
         guard result == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
             throw .system(operation: "pthread_create", errno: result)
+        }
+        if detached {
+            pthread_detach(thread)
+            joined = true
         }
     }
 

@@ -106,7 +106,7 @@ struct ConcurrencyTests {
         let user = try Channel.open(id, backend: .inProcess(manager))
         // 8 KiB payloads use all 8 pool buffers and are too big to copy inline:
         // every send waits for the previous message's buffers.
-        let total = 2_000
+        let total = stressMessages >= 1_000_000 ? 2_000 : 300
         let producer = try PeerThread {
             for i in 0..<total { try kernel.send(.aiRequest, bytes: pattern(8192, seed: i), timeout: .seconds(10)) }
         }
@@ -128,7 +128,7 @@ struct ConcurrencyTests {
         let c = try InProcessTarget().open(configuration: .default)
         defer { c.close() }
         let peer = c.peer
-        let requests = 2_000
+        let requests = stressMessages >= 1_000_000 ? 2_000 : 300
         let responder = try PeerThread {
             for _ in 0..<requests {
                 let request = try peer.receive(timeout: .seconds(10))
