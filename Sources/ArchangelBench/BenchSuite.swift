@@ -22,43 +22,58 @@ public enum BenchSuite {
     }
 
     /// Runs every benchmark and returns the measurements, baselines first.
+    ///
+    /// The machine's speed drifts (a noisy 2-vCPU VM can change speed between
+    /// seconds), so each round measures the baseline right before the bridge,
+    /// and the ratio reported is the median of the per-round ratios.
     public static func run(_ options: Options, progress: (String) -> Void = { _ in }) throws -> [Measurement] {
-        var results: [Measurement] = []
-        progress("plain C ring: throughput")
-        results.append(try PlainRingBaseline.throughput(messages: options.messages, payload: options.payload,
-                                                        runs: options.runs))
-        progress("plain C ring: round trip")
-        results.append(try PlainRingBaseline.roundTrip(roundTrips: options.roundTrips, payload: options.payload,
-                                                       runs: options.runs))
         let manager = try CommManager(configuration: .init(maxChannels: 1))
         let id = try manager.createChannel()
         defer { manager.destroyChannel(id) }
         let kernel = try manager.channel(id)
         let user = try Channel.open(id, backend: .inProcess(manager))
-        for batch in [options.batch, 1] {
-            progress("bridge: throughput, batch \(batch)")
-            results.append(try BridgeBenchmarks.throughput(kernel: kernel, user: user, backend: options.backend,
-                                                           messages: options.messages, payload: options.payload,
-                                                           batch: batch, runs: options.runs))
+        var rounds: [[Measurement]] = []
+        for round in 1...options.runs {
+            progress("round \(round) of \(options.runs)")
+            var row: [Measurement] = []
+            row.append(try PlainRingBaseline.throughput(messages: options.messages, payload: options.payload, runs: 1))
+            for batch in [options.batch, 1] {
+                var m = try BridgeBenchmarks.throughput(kernel: kernel, user: user, backend: options.backend,
+                                                        messages: options.messages, payload: options.payload,
+                                                        batch: batch, runs: 1)
+                m.ratio = m.messagesPerSecond / row[0].messagesPerSecond
+                row.append(m)
+            }
+            row.append(try PlainRingBaseline.roundTrip(roundTrips: options.roundTrips, payload: options.payload, runs: 1))
+            var rtt = try BridgeBenchmarks.roundTrip(kernel: kernel, user: user, backend: options.backend,
+                                                     roundTrips: options.roundTrips, payload: options.payload, runs: 1)
+            rtt.ratio = rtt.rttP50 / row[3].rttP50
+            row.append(rtt)
+            rounds.append(row)
         }
-        progress("bridge: round trip")
-        results.append(try BridgeBenchmarks.roundTrip(kernel: kernel, user: user, backend: options.backend,
-                                                      roundTrips: options.roundTrips, payload: options.payload,
-                                                      runs: options.runs))
-        return results
+        // Medians per figure across rounds.
+        return rounds[0].indices.map { column in
+            var m = rounds[0][column]
+            let all = rounds.map { $0[column] }
+            m.messagesPerSecond = Percentile.median(all.map(\.messagesPerSecond))
+            m.rttP50 = Percentile.median(all.map(\.rttP50))
+            m.rttP99 = Percentile.median(all.map(\.rttP99))
+            if m.allocationsPerMessage != nil {
+                m.allocationsPerMessage = Percentile.median(all.compactMap(\.allocationsPerMessage))
+            }
+            if m.ratio != nil { m.ratio = Percentile.median(all.compactMap(\.ratio)) }
+            m.runs = rounds.count
+            return m
+        }
     }
 
     /// A human-readable table with the ratios against the plain ring.
     public static func report(_ results: [Measurement]) -> String {
-        let baseRate = results.first { $0.name == "plain_ring.throughput" }?.messagesPerSecond ?? 0
-        let baseRTT = results.first { $0.name == "plain_ring.rtt" }?.rttP50 ?? 0
-        var out = "benchmark                      backend     payload      msgs/s   rtt p50   rtt p99  allocs/msg  vs plain ring\n"
+        var out = "benchmark                      backend     payload      msgs/s   rtt p50   rtt p99  allocs/msg  vs plain ring (median of per-round ratios)\n"
         for m in results {
             var ratio = ""
-            if m.messagesPerSecond > 0, baseRate > 0 {
-                ratio = "throughput \(format(m.messagesPerSecond / baseRate, 2))x"
-            } else if m.rttP50 > 0, baseRTT > 0 {
-                ratio = "rtt \(format(m.rttP50 / baseRTT, 2))x"
+            if let r = m.ratio {
+                ratio = (m.messagesPerSecond > 0 ? "throughput " : "rtt ") + "\(format(r, 2))x"
             }
             out += pad(m.name, 30) + " " + pad(m.backend, 11) + pad("\(m.payloadBytes) B", 8, right: true)
                 + pad(m.messagesPerSecond > 0 ? "\(format(m.messagesPerSecond / 1e6, 1))M" : "-", 12, right: true)

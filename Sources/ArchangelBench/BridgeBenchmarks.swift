@@ -38,6 +38,7 @@ enum BridgeBenchmarks {
         let producer = try SystemThread(name: "bench-producer") {
             SystemThread.pinCurrent(to: 1)
             var buffer = [UInt8](repeating: 0xA5, count: max(payload, 8))
+            let sender = kernel.sender
             ready.store(true, ordering: .releasing)
             while !start.load(ordering: .acquiring) {}
             do {
@@ -47,12 +48,12 @@ enum BridgeBenchmarks {
                     while sent < messages {
                         raw.storeBytes(of: UInt64(sent), as: UInt64.self)
                         let publishNow = batch <= 1 || (sent + 1) % batch == 0 || sent + 1 == messages
-                        switch try kernel.sender.trySend(type: .syscallEvent, priority: .normal, payload: bytes,
-                                                         publish: publishNow) {
+                        switch try sender.trySend(type: .syscallEvent, priority: .normal, payload: bytes,
+                                                  publish: publishNow) {
                         case .sent:
                             sent += 1
                         case .wouldBlock:
-                            kernel.sender.publish()
+                            sender.publish()
                         }
                     }
                 }
@@ -66,8 +67,9 @@ enum BridgeBenchmarks {
         start.store(true, ordering: .releasing)
         var expected: UInt64 = 0
         var mismatch: UInt64? = nil
+        let receiver = user.receiver
         while expected < UInt64(messages) {
-            let got = try user.receiver.tryReceive { view -> UInt64 in
+            let got = try receiver.tryReceive { view -> UInt64 in
                 view.contiguousBytes!.loadUnaligned(as: UInt64.self)
             }
             guard let got else {
@@ -114,13 +116,15 @@ enum BridgeBenchmarks {
         let echoFailure = Mutex<(any Error)?>(nil)
         let echo = try SystemThread(name: "bench-echo") {
             SystemThread.pinCurrent(to: 1)
+            // Hoisted so the loop pays no reference counting.
+            let receiver = kernel.receiver, sender = kernel.sender
             do {
                 var echoed = 0
                 while echoed < total {
-                    let done = try kernel.receiver.tryReceive { view -> Bool in
+                    let done = try receiver.tryReceive { view -> Bool in
                         // Echo in place: the request's bytes go straight into the reply.
-                        (try? kernel.sender.trySend(type: .aiResponse, priority: view.priority,
-                                                    payload: view.contiguousBytes!)) == .sent
+                        (try? sender.trySend(type: .aiResponse, priority: view.priority,
+                                             payload: view.contiguousBytes!)) == .sent
                     }
                     if done == true { echoed += 1 }
                 }
@@ -130,12 +134,13 @@ enum BridgeBenchmarks {
         }
         let buffer = [UInt8](repeating: 0x5A, count: max(payload, 8))
         var allocationsBefore: UInt64 = 0
+        let sender = user.sender, receiver = user.receiver
         try buffer.withUnsafeBytes { bytes in
             for i in 0..<total {
                 if i == warmUp { allocationsBefore = archangel_alloc_count() }
                 let t0 = archangel_monotonic_ns()
-                while try user.sender.trySend(type: .aiRequest, priority: .normal, payload: bytes) != .sent {}
-                while try user.receiver.tryReceive({ _ in () }) == nil {
+                while try sender.trySend(type: .aiRequest, priority: .normal, payload: bytes) != .sent {}
+                while try receiver.tryReceive({ _ in () }) == nil {
                     if echoFailure.withLock({ $0 != nil }) { break }
                 }
                 let t1 = archangel_monotonic_ns()

@@ -18,6 +18,9 @@ public struct Measurement: Sendable {
     public var messages: Int
     /// Runs the medians are taken over.
     public var runs: Int
+    /// The median over rounds of this figure divided by the plain ring's in the
+    /// same round (throughput: higher is better; round trip: lower is better).
+    public var ratio: Double? = nil
 
     /// The measurement as one JSON object.
     public var json: String {
@@ -27,6 +30,9 @@ public struct Measurement: Sendable {
             "\"rtt_p50_ns\": \(Int(rttP50.rounded()))", "\"rtt_p99_ns\": \(Int(rttP99.rounded()))",
             "\"messages\": \(messages)", "\"runs\": \(runs)",
         ]
+        if let ratio {
+            fields.append("\"vs_baseline\": \((ratio * 1000).rounded() / 1000)")
+        }
         if let allocationsPerMessage {
             fields.append("\"allocations_per_message\": \(allocationsPerMessage)")
         }

@@ -104,10 +104,13 @@ public final class MessageSender: @unchecked Sendable {
         return failure.withLock { $0! }
     }
 
-    @usableFromInline
+    @inlinable
     func checkUsable() throws(ChannelError) {
-        if state.pointee.failed { throw error ?? .closed }
+        if state.pointee.failed { throw failedError() }
     }
+
+    @usableFromInline
+    func failedError() -> ChannelError { error ?? .closed }
 
     /// Sends one message without blocking.
     ///

@@ -24,7 +24,7 @@ public struct MessageView {
     /// Number of contiguous pieces (1 unless the payload spans several pool buffers).
     public let segmentCount: Int
 
-    @usableFromInline
+    @inlinable
     init(record: RingRecord, count: Int, segments: UnsafePointer<UnsafeRawBufferPointer>?, segmentCount: Int) {
         type = record.type
         priority = record.priority
