@@ -59,6 +59,9 @@ public final class Channel: Sendable {
     public var isOpen: Bool { link.isOpen }
 
     /// Closes the channel for both ends and wakes every blocked call, which then throws `closed`.
+    ///
+    /// A channel also closes itself when either side finds its shared memory
+    /// corrupted; blocked calls then throw that `corrupted` error.
     public func close() {
         link.close()
         pump.withLock { $0?.stop() }
@@ -74,8 +77,10 @@ public final class Channel: Sendable {
     @discardableResult
     public func trySend(_ type: MessageType, priority: MessagePriority = .normal,
                         bytes: UnsafeRawBufferPointer) throws(ChannelError) -> Bool {
-        guard link.isOpen else { throw .closed }
-        return try sender.trySend(type: type, priority: priority, payload: bytes) == .sent
+        guard link.isOpen else { throw link.closedError }
+        return try failingChannel { () throws(ChannelError) in
+            try sender.trySend(type: type, priority: priority, payload: bytes) == .sent
+        }
     }
 
     /// Sends a message without blocking.
@@ -162,8 +167,19 @@ public final class Channel: Sendable {
     /// Lends the next message to `body` if one is queued; nil otherwise. Never blocks.
     public func tryReceive<R>(_ body: (MessageView) -> R) throws(ChannelError) -> R? {
         try checkDirectReceive()
-        guard link.isOpen else { throw .closed }
-        return try receiver.tryReceive(body)
+        guard link.isOpen else { throw link.closedError }
+        return try failingChannel { () throws(ChannelError) in try receiver.tryReceive(body) }
+    }
+
+    /// Runs `operation`; a corruption it reports closes the channel for both
+    /// sides with that error, so nobody keeps waiting on broken memory.
+    func failingChannel<R>(_ operation: () throws(ChannelError) -> R) throws(ChannelError) -> R {
+        do {
+            return try operation()
+        } catch {
+            if case .corrupted = error { link.close(because: error) }
+            throw error
+        }
     }
 
     /// Receives the next message, copying its payload out, waiting for one.
@@ -220,8 +236,8 @@ public final class Channel: Sendable {
         var spinUntil: ContinuousClock.Instant? = nil
         var polls = 0
         while true {
-            guard link.isOpen else { throw .closed }
-            guard let waitingFor = try attempt() else { return }
+            guard link.isOpen else { throw link.closedError }
+            guard let waitingFor = try failingChannel(attempt) else { return }
             // The clock is read every 32 polls only: it costs more than a poll.
             if polls & 31 == 0 {
                 let t = clock.now
@@ -239,9 +255,9 @@ public final class Channel: Sendable {
                 remaining = now!.duration(to: deadline)
                 if remaining! <= .zero { throw .timedOut }
             }
-            if try prepare(waitingFor) {
+            if try failingChannel({ () throws(ChannelError) in try prepare(waitingFor) }) {
                 defer { finish(waitingFor) }
-                guard link.isOpen else { throw .closed }
+                guard link.isOpen else { throw link.closedError }
                 _ = try event.wait(timeout: remaining)
             }
             // After a wake-up, poll again before the next sleep; re-read the clock first.

@@ -7,14 +7,23 @@ import Synchronization
 /// that has gone away.
 final class ChannelLink: Sendable {
     private let open = Atomic<Bool>(true)
+    private let reason = Mutex<ChannelError?>(nil)
     private let wakers: [any PeerNotifier]
 
     init(wakers: [any PeerNotifier]) { self.wakers = wakers }
 
     var isOpen: Bool { open.load(ordering: .acquiring) }
 
-    /// Marks the channel closed and wakes every sleeper. Idempotent.
-    func close() {
+    /// Why the channel is closed: `.closed`, or the corruption one side found.
+    var closedError: ChannelError { reason.withLock { $0 } ?? .closed }
+
+    /// Marks the channel closed and wakes every sleeper. Idempotent; the first reason wins.
+    ///
+    /// A side that finds the shared memory corrupted closes the channel with
+    /// that error, so its peer's blocked calls end with the same error instead
+    /// of waiting for messages that will never come.
+    func close(because error: ChannelError = .closed) {
+        reason.withLock { if $0 == nil { $0 = error } }
         guard open.exchange(false, ordering: .acquiringAndReleasing) else { return }
         for waker in wakers { waker.notify() }
     }
