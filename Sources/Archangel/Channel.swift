@@ -152,9 +152,14 @@ public final class Channel: Sendable {
     }
 
     func receiveUnchecked<R>(timeout: Duration?, _ body: (MessageView) -> R) throws(ChannelError) -> R {
+        try receiveLoop(timeout: timeout) { () throws(ChannelError) in try receiver.tryReceive(body) }
+    }
+
+    /// Retries `attempt` until it yields a value, sleeping on the data eventfd between tries.
+    func receiveLoop<R>(timeout: Duration?, _ attempt: () throws(ChannelError) -> R?) throws(ChannelError) -> R {
         var result: R?
         try waitLoop(timeout: timeout, event: dataReady) { () throws(ChannelError) -> Bool? in
-            result = try receiver.tryReceive(body)
+            result = try attempt()
             return result == nil ? true : nil
         } prepare: { (_: Bool) throws(ChannelError) -> Bool in
             try receiver.prepareToSleep()
@@ -198,16 +203,9 @@ public final class Channel: Sendable {
     public func receive(into buffer: UnsafeMutableRawBufferPointer,
                         timeout: Duration? = nil) throws(ChannelError) -> MessageInfo {
         try checkDirectReceive()
-        var result: MessageInfo?
-        try waitLoop(timeout: timeout, event: dataReady) { () throws(ChannelError) -> Bool? in
-            result = try receiver.tryReceive(sizeLimit: buffer.count) { MessageInfo($0, count: $0.copyBytes(to: buffer)) }
-            return result == nil ? true : nil
-        } prepare: { (_: Bool) throws(ChannelError) -> Bool in
-            try receiver.prepareToSleep()
-        } finish: { _ in
-            receiver.finishSleep()
+        return try receiveLoop(timeout: timeout) { () throws(ChannelError) in
+            try receiver.tryReceive(sizeLimit: buffer.count) { MessageInfo($0, count: $0.copyBytes(to: buffer)) }
         }
-        return result!
     }
 
     func checkDirectReceive() throws(ChannelError) {

@@ -47,11 +47,7 @@ public struct IndexRingProducer {
     public mutating func publish() -> Bool {
         guard producer != published else { return false }
         published = producer
-        // (A) pairs with (B).
-        words.kProducer.pointee.store(producer, ordering: .releasing)
-        // (E) pairs with (F).
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
-        return NeedFlag.shouldSignal(words.kNeedWakeup.pointee.load(ordering: .relaxed), lastSignalled: &lastWoken)
+        return words.publishProducer(producer, lastWoken: &lastWoken)
     }
 }
 

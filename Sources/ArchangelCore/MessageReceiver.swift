@@ -18,7 +18,7 @@ public final class MessageReceiver: @unchecked Sendable {
     /// This side's counters.
     public let counters: CounterBlock
     @usableFromInline let notifier: any PeerNotifier
-    private let failure = Mutex<ChannelError?>(nil)
+    private let failure = FailureLatch()
     /// Which direction this receiver drains.
     public let direction: Direction
 
@@ -49,14 +49,13 @@ public final class MessageReceiver: @unchecked Sendable {
     }
 
     /// The error that stopped this receiver, if any.
-    public var error: ChannelError? { failure.withLock { $0 } }
+    public var error: ChannelError? { failure.error }
 
     @usableFromInline
     func fail(_ error: ChannelError) -> ChannelError {
         state.pointee.failed = true
         counters.add(.errors)
-        failure.withLock { if $0 == nil { $0 = error } }
-        return failure.withLock { $0! }
+        return failure.record(error)
     }
 
     /// Lends the next message to `body`, express lane first, without blocking.

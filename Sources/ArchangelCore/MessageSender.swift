@@ -42,7 +42,7 @@ public final class MessageSender: @unchecked Sendable {
     /// This side's counters (the receiver of the same direction keeps its own).
     public let counters: CounterBlock
     @usableFromInline let notifier: any PeerNotifier
-    private let failure = Mutex<ChannelError?>(nil)
+    private let failure = FailureLatch()
     /// Which direction this sender feeds.
     public let direction: Direction
     /// The largest payload this sender accepts.
@@ -91,7 +91,7 @@ public final class MessageSender: @unchecked Sendable {
     }
 
     /// The error that stopped this sender, if any.
-    public var error: ChannelError? { failure.withLock { $0 } }
+    public var error: ChannelError? { failure.error }
 
     /// Pool buffers currently lent to the receiver (sender thread only).
     public var poolBuffersInUse: Int { state.pointee.pool.inUse }
@@ -100,8 +100,7 @@ public final class MessageSender: @unchecked Sendable {
     func fail(_ error: ChannelError) -> ChannelError {
         state.pointee.failed = true
         counters.add(.errors)
-        failure.withLock { if $0 == nil { $0 = error } }
-        return failure.withLock { $0! }
+        return failure.record(error)
     }
 
     @inlinable

@@ -87,12 +87,7 @@ public struct RecordRingProducer {
     public mutating func publish() -> Bool {
         guard producer != published else { return false }
         published = producer
-        // (A) pairs with (B): the records written above are visible before the index.
-        words.kProducer.pointee.store(producer, ordering: .releasing)
-        // (E) pairs with (F): order the index store before the flag load, so a
-        // consumer going to sleep either sees our index or we see its flag.
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
-        return NeedFlag.shouldSignal(words.kNeedWakeup.pointee.load(ordering: .relaxed), lastSignalled: &lastWoken)
+        return words.publishProducer(producer, lastWoken: &lastWoken)
     }
 
     /// Announces that the producer is about to wait for room, then re-checks.

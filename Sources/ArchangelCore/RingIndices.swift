@@ -40,6 +40,18 @@ struct RingWords {
         }
     }
 
+    /// Publishes `producer` to the consumer and reports whether it sleeps and
+    /// has not been signalled for this sleep yet (the caller then signals it).
+    @inlinable
+    func publishProducer(_ producer: UInt64, lastWoken: inout UInt32) -> Bool {
+        // (A) pairs with (B): the entries written before are visible before the index.
+        kProducer.pointee.store(producer, ordering: .releasing)
+        // (E) pairs with (F): order the index store before the flag load, so a
+        // consumer going to sleep either sees our index or we see its flag.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        return NeedFlag.shouldSignal(kNeedWakeup.pointee.load(ordering: .relaxed), lastSignalled: &lastWoken)
+    }
+
     /// Bytes (or entries) published and not yet released, from the shared indices now.
     ///
     /// For statistics only: two racy relaxed reads, clamped to the ring size.
