@@ -34,7 +34,7 @@ public final class Channel: Sendable {
 
     init(id: ChannelID, side: ChannelSide, memory: SharedMemory, layout: ChannelLayout,
          dataReady: EventFD, spaceReady: EventFD, peerData: any PeerNotifier, peerSpace: any PeerNotifier,
-         link: ChannelLink, waitPolicy: WaitPolicy, extraRegion: RegionSlot) {
+         link: ChannelLink, waitPolicy: WaitPolicy, extraRegion: RegionSlot, timestamps: TimestampPolicy) {
         self.id = id
         self.side = side
         self.memory = memory
@@ -44,7 +44,8 @@ public final class Channel: Sendable {
         self.link = link
         self.waitPolicy = waitPolicy
         self.extraRegion = extraRegion
-        sender = MessageSender(base: memory.base, layout: layout, direction: side.outgoing, notifier: peerData)
+        sender = MessageSender(base: memory.base, layout: layout, direction: side.outgoing, notifier: peerData,
+                               timestamps: timestamps)
         receiver = MessageReceiver(base: memory.base, layout: layout, direction: side.incoming, notifier: peerSpace)
     }
 

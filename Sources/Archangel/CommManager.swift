@@ -18,13 +18,16 @@ public final class CommManager: Sendable {
         public var channel: ChannelConfiguration
         /// How blocking calls wait.
         public var waitPolicy: WaitPolicy
+        /// How both sides timestamp what they send.
+        public var timestamps: TimestampPolicy
 
         /// Creates a configuration.
         public init(maxChannels: Int = 16, channel: ChannelConfiguration = .default,
-                    waitPolicy: WaitPolicy = .default) {
+                    waitPolicy: WaitPolicy = .default, timestamps: TimestampPolicy = .monotonic) {
             self.maxChannels = maxChannels
             self.channel = channel
             self.waitPolicy = waitPolicy
+            self.timestamps = timestamps
         }
     }
 
@@ -86,13 +89,14 @@ public final class CommManager: Sendable {
         }
         defer { _ = reserved.withLock { $0.remove(chosen) } }
         let hosted = try Self.build(id: chosen, configuration: configuration ?? self.configuration.channel,
-                                    waitPolicy: self.configuration.waitPolicy)
+                                    waitPolicy: self.configuration.waitPolicy,
+                                    timestamps: self.configuration.timestamps)
         channels.withLock { $0[chosen] = hosted }
         return ChannelID(chosen)
     }
 
-    private static func build(id: UInt32, configuration: ChannelConfiguration,
-                              waitPolicy: WaitPolicy) throws(ChannelError) -> Hosted {
+    private static func build(id: UInt32, configuration: ChannelConfiguration, waitPolicy: WaitPolicy,
+                              timestamps: TimestampPolicy) throws(ChannelError) -> Hosted {
         let layout = try ChannelLayout(configuration: configuration, channelID: id)
         let memory = try SharedMemory(memfdNamed: "archangel-channel-\(id)", size: layout.totalSize)
         layout.writeHeader(to: memory.base)
@@ -104,11 +108,11 @@ public final class CommManager: Sendable {
         let kernel = Channel(id: ChannelID(id), side: .kernel, memory: memory, layout: layout,
                              dataReady: kernelData, spaceReady: kernelSpace,
                              peerData: userData, peerSpace: userSpace, link: link, waitPolicy: waitPolicy,
-                             extraRegion: region)
+                             extraRegion: region, timestamps: timestamps)
         let user = Channel(id: ChannelID(id), side: .user, memory: memory, layout: layout,
                            dataReady: userData, spaceReady: userSpace,
                            peerData: kernelData, peerSpace: kernelSpace, link: link, waitPolicy: waitPolicy,
-                           extraRegion: region)
+                           extraRegion: region, timestamps: timestamps)
         return Hosted(kernel: kernel, user: user, link: link)
     }
 
@@ -175,7 +179,7 @@ public final class CommManager: Sendable {
     // MARK: Extra shared memory (archangel_comm_setup_shared_memory / _cleanup_shared_memory)
 
     /// Sets up an extra shared region of `size` bytes for channel `id`, visible to both sides
-    /// through `Channel.sharedRegion`. Replaces an earlier one.
+    /// through `Channel.withSharedRegion`. Replaces an earlier one.
     public func setupSharedMemory(channel id: ChannelID, size: Int) throws(ChannelError) {
         guard size > 0, size <= 1 << 30 else {
             throw .invalidConfiguration("shared memory size \(size): must be 1 byte to 1 GiB")
@@ -238,10 +242,18 @@ extension DirectionStatistics {
 }
 
 extension Channel {
-    /// The extra shared region set up with `CommManager.setupSharedMemory`, if any.
+    /// Lends the extra shared region set up with `CommManager.setupSharedMemory`
+    /// to `body`; nil when there is none.
     ///
-    /// Both sides see the same bytes; coordinate access through messages.
-    public var sharedRegion: UnsafeMutableRawBufferPointer? {
-        extraRegion.region.withLock { region in region.map { UnsafeMutableRawBufferPointer(start: $0.base, count: $0.size) } }
+    /// Both sides see the same bytes; coordinate access through messages. The
+    /// region stays mapped while `body` runs even if it is cleaned up meanwhile.
+    public func withSharedRegion<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R? {
+        guard let region = extraRegion.region.withLock({ $0 }) else { return nil }
+        return try withExtendedLifetime(region) {
+            try body(UnsafeMutableRawBufferPointer(start: region.base, count: region.size))
+        }
     }
+
+    /// Whether an extra shared region is set up.
+    public var hasSharedRegion: Bool { extraRegion.region.withLock { $0 != nil } }
 }

@@ -32,6 +32,12 @@ public enum BenchSuite {
         defer { manager.destroyChannel(id) }
         let kernel = try manager.channel(id)
         let user = try Channel.open(id, backend: .inProcess(manager))
+        // The same bridge with `TimestampPolicy.none`: what the header's clock read costs.
+        let untimedManager = try CommManager(configuration: .init(maxChannels: 1, timestamps: .none))
+        let untimedID = try untimedManager.createChannel()
+        defer { untimedManager.destroyChannel(untimedID) }
+        let untimedKernel = try untimedManager.channel(untimedID)
+        let untimedUser = try Channel.open(untimedID, backend: .inProcess(untimedManager))
         var rounds: [[Measurement]] = []
         for round in 1...options.runs {
             progress("round \(round) of \(options.runs)")
@@ -49,6 +55,12 @@ public enum BenchSuite {
                                                      roundTrips: options.roundTrips, payload: options.payload, runs: 1)
             rtt.ratio = rtt.rttP50 / row[3].rttP50
             row.append(rtt)
+            var untimed = try BridgeBenchmarks.roundTrip(kernel: untimedKernel, user: untimedUser,
+                                                         backend: options.backend, roundTrips: options.roundTrips,
+                                                         payload: options.payload, runs: 1)
+            untimed.name = "bridge.rtt.untimed"
+            untimed.ratio = untimed.rttP50 / row[3].rttP50
+            row.append(untimed)
             rounds.append(row)
         }
         // Medians per figure across rounds.
