@@ -116,17 +116,20 @@ enum BridgeBenchmarks {
         let echoFailure = Mutex<(any Error)?>(nil)
         let echo = try SystemThread(name: "bench-echo") {
             SystemThread.pinCurrent(to: 1)
-            // Hoisted so the loop pays no reference counting.
+            // Hoisted so the loop pays no reference counting; the closure
+            // captures only a raw buffer (capturing a class reference costs a
+            // retain and release per call). The echo copies the payload, as
+            // the C baseline's echo does.
             let receiver = kernel.receiver, sender = kernel.sender
+            let reply = UnsafeMutableRawBufferPointer.allocate(byteCount: max(payload, 8), alignment: 8)
+            defer { reply.deallocate() }
             do {
                 var echoed = 0
                 while echoed < total {
-                    let done = try receiver.tryReceive { view -> Bool in
-                        // Echo in place: the request's bytes go straight into the reply.
-                        (try? sender.trySend(type: .aiResponse, priority: view.priority,
-                                             payload: view.contiguousBytes!)) == .sent
-                    }
-                    if done == true { echoed += 1 }
+                    guard let count = try receiver.tryReceive({ view in view.copyBytes(to: reply) }) else { continue }
+                    let bytes = UnsafeRawBufferPointer(rebasing: reply[0..<count])
+                    while try sender.trySend(type: .aiResponse, priority: .normal, payload: bytes) != .sent {}
+                    echoed += 1
                 }
             } catch {
                 echoFailure.withLock { $0 = error }

@@ -14,8 +14,12 @@ struct RingWords {
     @usableFromInline let data: UnsafeMutableRawPointer
     @usableFromInline let size: UInt64
     @usableFromInline let mask: UInt64
-    /// A name for error messages, e.g. `to_user.express`.
-    @usableFromInline let name: String
+    /// Index of the ring's name (e.g. `to_user.express`) in `RingNames`: a
+    /// plain integer, so that copying ring state costs no reference counting.
+    @usableFromInline let nameIndex: Int
+
+    /// The ring's name, for error messages.
+    @usableFromInline var name: String { RingNames.name(nameIndex) }
 
     init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String) {
         kProducer = (base + layout.producer).assumingMemoryBound(to: Atomic<UInt64>.self)
@@ -25,7 +29,7 @@ struct RingWords {
         data = base + layout.data
         size = UInt64(layout.size)
         mask = UInt64(layout.size - 1)
-        self.name = name
+        nameIndex = RingNames.intern(name)
     }
 
     /// Checks an index the other side published.
@@ -60,4 +64,25 @@ struct RingWords {
         let producer = kProducer.pointee.load(ordering: .relaxed)
         return min(producer &- consumer, size)
     }
+}
+
+/// Names of rings, interned once per distinct name.
+///
+/// Ring state lives in structs copied on hot paths; holding a `String` there
+/// cost a retain and release per message. The set of names is small (one per
+/// ring kind and direction), so the table stays small.
+@usableFromInline
+enum RingNames {
+    private static let table = Mutex<[String]>([])
+
+    static func intern(_ name: String) -> Int {
+        table.withLock { names in
+            if let index = names.firstIndex(of: name) { return index }
+            names.append(name)
+            return names.count - 1
+        }
+    }
+
+    @usableFromInline
+    static func name(_ index: Int) -> String { table.withLock { $0[index] } }
 }
