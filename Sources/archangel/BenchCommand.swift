@@ -9,8 +9,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure the bridge against a plain C SPSC ring, in the same run (medians of several runs)."
     )
 
-    @Option(help: "Backend to measure: in-process.")
-    var backend = "in-process"
+    @OptionGroup var backendOption: BackendOption
     @Option(help: "Payload bytes per message.")
     var payload = 64
     @Option(help: "Messages per throughput run.")
@@ -25,9 +24,6 @@ struct BenchCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard backend == "in-process" else {
-            throw ValidationError("backend '\(backend)' is not available in this build; use in-process")
-        }
         guard payload >= 8, payload <= 1024 else { throw ValidationError("--payload must be 8...1024") }
         guard messages > 0, roundTrips > 0, runs > 0, batch > 0 else {
             throw ValidationError("--messages, --round-trips, --runs and --batch must be positive")
@@ -36,7 +32,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         var options = BenchSuite.Options()
-        options.backend = backend
+        options.backend = backendOption.backend
         options.payload = payload
         options.messages = messages
         options.roundTrips = roundTrips

@@ -11,8 +11,7 @@ struct DemoCommand: ParsableCommand {
         abstract: "Run a synthetic sensor and AI engine over the bridge and report throughput, latency and statistics."
     )
 
-    @Option(help: "Backend: in-process.")
-    var backend = "in-process"
+    @OptionGroup var backendOption: BackendOption
     @Option(help: "Events (syscall, network, memory, control, stats) the sensor sends.")
     var events = 200_000
     @Option(help: "AI requests the sensor sends; the engine answers each.")
@@ -21,9 +20,6 @@ struct DemoCommand: ParsableCommand {
     var largeEvery = 10
 
     func validate() throws {
-        guard backend == "in-process" else {
-            throw ValidationError("backend '\(backend)' is not available in this build; use in-process")
-        }
         guard events >= 0, requests >= 0, events + requests > 0, largeEvery >= 0 else {
             throw ValidationError("--events and --requests must be non-negative, and not both 0")
         }
@@ -34,7 +30,7 @@ struct DemoCommand: ParsableCommand {
         let id = try manager.createChannel()
         let kernel = try manager.channel(id)
         let user = try Channel.open(id, backend: .inProcess(manager))
-        print("archangel demo: channel \(id), backend \(backend), \(events) events + \(requests) AI requests")
+        print("archangel demo: channel \(id), backend \(backendOption.backend), \(events) events + \(requests) AI requests")
 
         let failures = Mutex<[String]>([])
         let engineResult = Mutex<DemoEngine.Tally?>(nil)
