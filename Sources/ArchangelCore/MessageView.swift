@@ -3,7 +3,9 @@
 /// Valid only inside the closure it is passed to: when that returns, the
 /// ring space and pool buffers behind it go back to the sender. Copy out what
 /// you need to keep (`copyBytes(to:)`, `bytes`). The header fields are the
-/// validated copy, not shared memory.
+/// validated copy, not shared memory. The payload bytes are shared memory:
+/// a hostile sender could change them while you read, so read what you
+/// decide on once (or copy it first), as the bridge does with headers.
 public struct MessageView {
     /// The message type.
     public let type: MessageType
