@@ -47,6 +47,8 @@ public final class MessageSender: @unchecked Sendable {
         @usableFromInline let loanBuffers: UnsafeMutablePointer<UInt32>
         /// Clock reading shared by the messages of an unpublished batch (0: none taken yet).
         @usableFromInline var batchTimestamp: UInt64
+        /// This sender's anchor for the TSC-extrapolated clock.
+        @usableFromInline var clock: archangel_clock_anchor
     }
 
     @usableFromInline let state: UnsafeMutablePointer<State>
@@ -85,7 +87,11 @@ public final class MessageSender: @unchecked Sendable {
         state.initialize(to: State(normal: normal, express: express, pool: pool, sequence: sequenceStart,
                                    failed: false, loanCount: 0, loanOpen: false,
                                    loanBuffers: .allocate(capacity: max(d.pool.maxSegments, 1)),
-                                   batchTimestamp: 0))
+                                   batchTimestamp: 0, clock: archangel_clock_anchor()))
+        if timestamps == .monotonic {
+            _ = archangel_tsc_calibrate()
+            archangel_clock_reanchor(&state.pointee.clock)
+        }
         counters = .allocate()
         self.notifier = notifier
         self.direction = direction
@@ -228,7 +234,7 @@ public final class MessageSender: @unchecked Sendable {
         // built within nanoseconds; reading the clock per message would cost
         // more than the rest of the send).
         if s.pointee.batchTimestamp == 0 && timestamps == .monotonic {
-            s.pointee.batchTimestamp = archangel_monotonic_ns()
+            s.pointee.batchTimestamp = archangel_clock_ns(&s.pointee.clock)
         }
         RecordHeader(type: type.rawValue, priority: priority.rawValue, flags: flags, size: UInt32(length),
                      sequence: s.pointee.sequence, timestamp: s.pointee.batchTimestamp).store(to: record)
