@@ -29,7 +29,7 @@ public final class Channel: Sendable {
     let dataReady: EventFD
     let spaceReady: EventFD
     let link: ChannelLink
-    let pump = Mutex<ReceivePump?>(nil)
+    let pump = PthreadLock<ReceivePump?>(nil)
     let extraRegion: RegionSlot
 
     init(id: ChannelID, side: ChannelSide, memory: SharedMemory, layout: ChannelLayout,
@@ -268,7 +268,7 @@ public final class Channel: Sendable {
 
 /// The extra shared region of a channel, one slot both endpoints see.
 final class RegionSlot: Sendable {
-    let region = Mutex<SharedMemory?>(nil)
+    let region = PthreadLock<SharedMemory?>(nil)
 }
 
 /// `Array.withUnsafeBytes` for a body with typed throws.

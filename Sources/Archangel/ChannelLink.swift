@@ -7,7 +7,7 @@ import Synchronization
 /// that has gone away.
 final class ChannelLink: Sendable {
     private let open = Atomic<Bool>(true)
-    private let reason = Mutex<ChannelError?>(nil)
+    private let reason = PthreadLock<ChannelError?>(nil)
     private let wakers: [any PeerNotifier]
 
     init(wakers: [any PeerNotifier]) { self.wakers = wakers }

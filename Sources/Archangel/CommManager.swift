@@ -40,9 +40,9 @@ public final class CommManager: Sendable {
 
     /// The configuration in force.
     public let configuration: Configuration
-    private let channels = Mutex<[UInt32: Hosted]>([:])
+    private let channels = PthreadLock<[UInt32: Hosted]>([:])
     /// Ids chosen by a `createChannel` still building them, so no other call picks them.
-    private let reserved = Mutex<Set<UInt32>>([])
+    private let reserved = PthreadLock<Set<UInt32>>([])
 
     /// Creates a manager with no channels.
     ///

@@ -4,7 +4,7 @@ import Synchronization
 ///
 /// Later failures keep the first error: it is the cause, the rest are consequences.
 final class FailureLatch: Sendable {
-    private let first = Mutex<ChannelError?>(nil)
+    private let first = PthreadLock<ChannelError?>(nil)
 
     /// The first recorded error, if any.
     var error: ChannelError? { first.withLock { $0 } }

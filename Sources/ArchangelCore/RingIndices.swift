@@ -73,7 +73,7 @@ struct RingWords {
 /// ring kind and direction), so the table stays small.
 @usableFromInline
 enum RingNames {
-    private static let table = Mutex<[String]>([])
+    private static let table = PthreadLock<[String]>([])
 
     static func intern(_ name: String) -> Int {
         table.withLock { names in
