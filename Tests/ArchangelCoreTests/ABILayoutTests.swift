@@ -280,4 +280,22 @@ import Testing
         for (a, b) in zip(sorted, sorted.dropFirst()) { #expect(a.end <= b.start) }
         #expect(layout.totalSize % ABI.pageSize == 0)
     }
+
+    @Test func everyFieldOfTheOffsetStructsSitsWhereTheHeaderAssertsIt() {
+        typealias P = archangel_pool_offsets
+        #expect(MemoryLayout<P>.offset(of: \.buffers) == 0)
+        #expect(MemoryLayout<P>.offset(of: \.buffer_size) == 8)
+        #expect(MemoryLayout<P>.offset(of: \.buffer_count) == 12)
+        #expect(MemoryLayout<P>.offset(of: \.threshold) == 16)
+        #expect(MemoryLayout<P>.offset(of: \.max_segments) == 20)
+        #expect(MemoryLayout<archangel_direction_offsets>.offset(of: \.normal) == 0)
+        typealias C = archangel_channel_offsets
+        #expect(MemoryLayout<C>.offset(of: \.abi_version) == 0)
+        #expect(MemoryLayout<C>.offset(of: \.features) == 4)
+        #expect(MemoryLayout<C>.offset(of: \.channel_id) == 16)
+        #expect(MemoryLayout<C>.offset(of: \.reserved0) == 20)
+        #expect(MemoryLayout<C>.offset(of: \.user_lines) == 32)
+        #expect(MemoryLayout<archangel_channel_header>.offset(of: \.magic) == 0)
+        #expect(MemoryLayout<archangel_channel_header>.offset(of: \.header_size) == 4)
+    }
 }
