@@ -101,11 +101,6 @@ public struct IndexRingConsumer {
         return count
     }
 
-    /// Whether entries are waiting (a relaxed peek: use only as a hint).
-    public func mayHaveEntries() -> Bool {
-        words.kProducer.pointee.load(ordering: .relaxed) != consumer
-    }
-
     /// Sets the need-wakeup flag, fences, and re-checks: returns true when the
     /// ring is still empty and the caller may sleep until signalled.
     public mutating func prepareToSleep() -> Bool {

@@ -34,9 +34,6 @@ public struct RecordRingProducer {
         maxRecord = ChannelConfiguration.maxRecord(ringBytes: layout.size)
     }
 
-    /// Bytes the producer holds unpublished or the consumer has not released, as far as we know.
-    public var usedBytes: UInt64 { producer &- cachedConsumer }
-
     /// The ring's data size.
     public var capacity: UInt64 { words.size }
 
