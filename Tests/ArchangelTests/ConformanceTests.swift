@@ -198,4 +198,19 @@ struct ConformanceTests {
         #expect(stats.toUser.bytesSent == 45 && stats.toUser.bytesReceived == 45)
         #expect(stats.toKernel.rejected == 1 && stats.toKernel.messagesSent == 0)
     }
+
+    @Test("a batch receive delivers in order, express first, up to its limit",
+          arguments: Backends.all.map { $0 as any ConformanceTarget & Sendable })
+    func batchReceive(target: any ConformanceTarget & Sendable) throws {
+        let c = try target.open(configuration: .default)
+        defer { c.close() }
+        for i in 0..<10 { try c.peer.send(.syscallEvent, priority: .normal, bytes: [UInt8(i)]) }
+        try c.peer.send(.control, priority: .critical, bytes: [99])
+        var seen: [UInt8] = []
+        #expect(try c.user.receiver.tryReceiveBatch(limit: 4) { seen.append($0.contiguousBytes![0]) } == 4)
+        #expect(seen == [99, 0, 1, 2])
+        #expect(try c.user.receiver.tryReceiveBatch(limit: 100) { seen.append($0.contiguousBytes![0]) } == 7)
+        #expect(seen == [99] + Array(0..<10))
+        #expect(try c.user.receiver.tryReceiveBatch(limit: 100) { _ in } == 0)
+    }
 }
