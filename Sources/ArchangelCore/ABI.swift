@@ -73,7 +73,9 @@ public enum Lane: Int, Sendable, CaseIterable, CustomStringConvertible {
 
 /// The flags of a record header (`ARCHANGEL_MSG_F_*`).
 public struct MessageFlags: OptionSet, Sendable, Hashable {
+    /// The flag bits as they appear in the header.
     public let rawValue: UInt16
+    /// Wraps raw flag bits.
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// The payload is a list of descriptors into the sender's buffer pool.
