@@ -2,34 +2,27 @@ import CArchangelBench
 
 /// The plain C ring of `CArchangelBench`: the speed of light the bridge is read against.
 enum PlainRingBaseline {
-    static func throughput(messages: Int, payload: Int, runs: Int) throws -> Measurement {
-        var rates: [Double] = []
-        for _ in 0..<runs {
-            var elapsed: UInt64 = 0
-            let result = plain_ring_bench_throughput(UInt64(messages), UInt32(payload), 4096, &elapsed)
-            guard result == 0 else { throw BenchError.baselineFailed("plain_ring_bench_throughput", result) }
-            rates.append(Double(messages) / (Double(elapsed) / 1e9))
-        }
+    /// Streaming through the plain ring, measured once.
+    static func throughput(messages: Int, payload: Int) throws -> Measurement {
+        var elapsed: UInt64 = 0
+        let result = plain_ring_bench_throughput(UInt64(messages), UInt32(payload), 4096, &elapsed)
+        guard result == 0 else { throw BenchError.baselineFailed("plain_ring_bench_throughput", result) }
         return Measurement(name: "plain_ring.throughput", backend: "baseline", payloadBytes: payload,
-                           messagesPerSecond: Percentile.median(rates), rttP50: 0, rttP99: 0,
-                           allocationsPerMessage: nil, messages: messages, runs: runs)
+                           messagesPerSecond: Double(messages) / (Double(elapsed) / 1e9), rttP50: 0, rttP99: 0,
+                           allocationsPerMessage: nil, messages: messages, runs: 1)
     }
 
-    static func roundTrip(roundTrips: Int, payload: Int, runs: Int) throws -> Measurement {
-        var p50s: [Double] = [], p99s: [Double] = []
+    /// Ping-pong through two plain rings, measured once.
+    static func roundTrip(roundTrips: Int, payload: Int) throws -> Measurement {
         var samples = [UInt64](repeating: 0, count: roundTrips)
-        for _ in 0..<runs {
-            let result = samples.withUnsafeMutableBufferPointer {
-                plain_ring_bench_pingpong(UInt64(roundTrips), UInt32(payload), $0.baseAddress)
-            }
-            guard result == 0 else { throw BenchError.baselineFailed("plain_ring_bench_pingpong", result) }
-            let values = samples.map { Double($0) }
-            p50s.append(Percentile.of(values, 0.5))
-            p99s.append(Percentile.of(values, 0.99))
+        let result = samples.withUnsafeMutableBufferPointer {
+            plain_ring_bench_pingpong(UInt64(roundTrips), UInt32(payload), $0.baseAddress)
         }
+        guard result == 0 else { throw BenchError.baselineFailed("plain_ring_bench_pingpong", result) }
+        let (p50, p99) = Percentile.latency(samples)
         return Measurement(name: "plain_ring.rtt", backend: "baseline", payloadBytes: payload,
-                           messagesPerSecond: 0, rttP50: Percentile.median(p50s), rttP99: Percentile.median(p99s),
-                           allocationsPerMessage: nil, messages: roundTrips, runs: runs)
+                           messagesPerSecond: 0, rttP50: p50, rttP99: p99,
+                           allocationsPerMessage: nil, messages: roundTrips, runs: 1)
     }
 }
 

@@ -42,22 +42,22 @@ public enum BenchSuite {
         for round in 1...options.runs {
             progress("round \(round) of \(options.runs)")
             var row: [Measurement] = []
-            row.append(try PlainRingBaseline.throughput(messages: options.messages, payload: options.payload, runs: 1))
+            row.append(try PlainRingBaseline.throughput(messages: options.messages, payload: options.payload))
             for batch in [options.batch, 1] {
                 var m = try BridgeBenchmarks.throughput(kernel: kernel, user: user, backend: options.backend,
                                                         messages: options.messages, payload: options.payload,
-                                                        batch: batch, runs: 1)
+                                                        batch: batch)
                 m.ratio = m.messagesPerSecond / row[0].messagesPerSecond
                 row.append(m)
             }
-            row.append(try PlainRingBaseline.roundTrip(roundTrips: options.roundTrips, payload: options.payload, runs: 1))
+            row.append(try PlainRingBaseline.roundTrip(roundTrips: options.roundTrips, payload: options.payload))
             var rtt = try BridgeBenchmarks.roundTrip(kernel: kernel, user: user, backend: options.backend,
-                                                     roundTrips: options.roundTrips, payload: options.payload, runs: 1)
+                                                     roundTrips: options.roundTrips, payload: options.payload)
             rtt.ratio = rtt.rttP50 / row[3].rttP50
             row.append(rtt)
             var untimed = try BridgeBenchmarks.roundTrip(kernel: untimedKernel, user: untimedUser,
                                                          backend: options.backend, roundTrips: options.roundTrips,
-                                                         payload: options.payload, runs: 1)
+                                                         payload: options.payload)
             untimed.name = "bridge.rtt.untimed"
             untimed.ratio = untimed.rttP50 / row[3].rttP50
             row.append(untimed)

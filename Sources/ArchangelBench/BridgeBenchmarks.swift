@@ -9,24 +9,17 @@ import Synchronization
 /// The kernel side runs on a second thread pinned to CPU 1, the user side on
 /// the caller's thread pinned to CPU 0, as the C baseline does.
 enum BridgeBenchmarks {
-    /// One-way streaming kernel → user. `batch` messages share one publication
-    /// (1 = publish every message).
+    /// One-way streaming kernel → user, measured once. `batch` messages share
+    /// one publication (1 = publish every message).
     static func throughput(kernel: Channel, user: Channel, backend: String, messages: Int, payload: Int,
-                           batch: Int, runs: Int) throws -> Measurement {
-        var rates: [Double] = []
-        var allocations: [Double] = []
-        for _ in 0..<runs {
-            let (elapsed, allocated) = try oneThroughputRun(kernel: kernel, user: user, messages: messages,
-                                                           payload: payload, batch: batch)
-            rates.append(Double(messages) / (Double(elapsed) / 1e9))
-            allocations.append(Double(allocated) / Double(messages))
-        }
+                           batch: Int) throws -> Measurement {
+        let (elapsed, allocated) = try oneThroughputRun(kernel: kernel, user: user, messages: messages,
+                                                       payload: payload, batch: batch)
         return Measurement(name: batch > 1 ? "bridge.throughput.batched" : "bridge.throughput.unbatched",
-                           backend: backend, payloadBytes: payload, messagesPerSecond: Percentile.median(rates),
-                           rttP50: 0, rttP99: 0,
-                           allocationsPerMessage: archangel_alloc_counting_available() == 1
-                               ? Percentile.median(allocations) : nil,
-                           messages: messages, runs: runs)
+                           backend: backend, payloadBytes: payload,
+                           messagesPerSecond: Double(messages) / (Double(elapsed) / 1e9), rttP50: 0, rttP99: 0,
+                           allocationsPerMessage: allocationsPerMessage(allocated, messages),
+                           messages: messages, runs: 1)
     }
 
     private static func oneThroughputRun(kernel: Channel, user: Channel, messages: Int, payload: Int,
@@ -87,25 +80,22 @@ enum BridgeBenchmarks {
         return (t1 - t0, allocationsAfter - allocationsBefore)
     }
 
-    /// Spinning ping-pong: user sends, kernel side echoes, user times each round trip.
-    static func roundTrip(kernel: Channel, user: Channel, backend: String, roundTrips: Int, payload: Int,
-                          runs: Int) throws -> Measurement {
-        var p50s: [Double] = [], p99s: [Double] = [], allocations: [Double] = []
+    /// Spinning ping-pong, measured once: user sends, kernel side echoes, user times each round trip.
+    static func roundTrip(kernel: Channel, user: Channel, backend: String, roundTrips: Int,
+                          payload: Int) throws -> Measurement {
         var samples = [UInt64](repeating: 0, count: roundTrips)
-        for _ in 0..<runs {
-            let allocated = try samples.withUnsafeMutableBufferPointer { out in
-                try oneRoundTripRun(kernel: kernel, user: user, roundTrips: roundTrips, payload: payload, samples: out)
-            }
-            let values = samples.map { Double($0) }
-            p50s.append(Percentile.of(values, 0.5))
-            p99s.append(Percentile.of(values, 0.99))
-            allocations.append(Double(allocated) / Double(roundTrips))
+        let allocated = try samples.withUnsafeMutableBufferPointer { out in
+            try oneRoundTripRun(kernel: kernel, user: user, roundTrips: roundTrips, payload: payload, samples: out)
         }
+        let (p50, p99) = Percentile.latency(samples)
         return Measurement(name: "bridge.rtt", backend: backend, payloadBytes: payload, messagesPerSecond: 0,
-                           rttP50: Percentile.median(p50s), rttP99: Percentile.median(p99s),
-                           allocationsPerMessage: archangel_alloc_counting_available() == 1
-                               ? Percentile.median(allocations) : nil,
-                           messages: roundTrips, runs: runs)
+                           rttP50: p50, rttP99: p99, allocationsPerMessage: allocationsPerMessage(allocated, roundTrips),
+                           messages: roundTrips, runs: 1)
+    }
+
+    /// Allocations per message, or nil when the counter is not compiled in (sanitizer builds).
+    private static func allocationsPerMessage(_ allocated: UInt64, _ messages: Int) -> Double? {
+        archangel_alloc_counting_available() == 1 ? Double(allocated) / Double(messages) : nil
     }
 
     private static func oneRoundTripRun(kernel: Channel, user: Channel, roundTrips: Int, payload: Int,

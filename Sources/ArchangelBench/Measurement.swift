@@ -51,4 +51,10 @@ enum Percentile {
     }
 
     static func median(_ values: [Double]) -> Double { of(values, 0.5) }
+
+    /// p50 and p99 of round-trip samples in nanoseconds.
+    static func latency(_ samples: [UInt64]) -> (p50: Double, p99: Double) {
+        let values = samples.map { Double($0) }
+        return (of(values, 0.5), of(values, 0.99))
+    }
 }
