@@ -99,11 +99,9 @@ public final class Channel: Sendable {
     /// - Throws: `timedOut`, `payloadTooLarge`, `closed`, `corrupted`.
     public func send(_ type: MessageType, priority: MessagePriority = .normal, bytes: UnsafeRawBufferPointer,
                      correlation: UInt64? = nil, timeout: Duration? = nil) throws(ChannelError) {
-        var attempts = 0
-        try waitLoop(timeout: timeout, event: spaceReady) { () throws(ChannelError) -> SendBlock? in
-            attempts += 1
+        try waitLoop(timeout: timeout, event: spaceReady) { (first) throws(ChannelError) -> SendBlock? in
             switch try sender.trySend(type: type, priority: priority, payload: bytes, correlation: correlation,
-                                      countFull: attempts == 1) {
+                                      countFull: first) {
             case .sent: return nil
             case .wouldBlock(let block): return block
             }
@@ -159,7 +157,7 @@ public final class Channel: Sendable {
     /// Retries `attempt` until it yields a value, sleeping on the data eventfd between tries.
     func receiveLoop<R>(timeout: Duration?, _ attempt: () throws(ChannelError) -> R?) throws(ChannelError) -> R {
         var result: R?
-        try waitLoop(timeout: timeout, event: dataReady) { () throws(ChannelError) -> Bool? in
+        try waitLoop(timeout: timeout, event: dataReady) { (_) throws(ChannelError) -> Bool? in
             result = try attempt()
             return result == nil ? true : nil
         } prepare: { (_: Bool) throws(ChannelError) -> Bool in
@@ -222,11 +220,13 @@ public final class Channel: Sendable {
 
     /// The spin-then-sleep loop of every blocking call.
     ///
-    /// `attempt` returns nil when done, or what it waits for. `prepare` runs the
+    /// `attempt` returns nil when done, or what it waits for; its argument is
+    /// true on the first try only, so that a blocked call counts one
+    /// `queue_full` event, not one per retry. `prepare` runs the
     /// need-wakeup protocol and says whether sleeping is safe; `finish` clears
     /// the flag afterwards.
     func waitLoop<W>(timeout: Duration?, event: EventFD,
-                     attempt: () throws(ChannelError) -> W?,
+                     attempt: (_ first: Bool) throws(ChannelError) -> W?,
                      prepare: (W) throws(ChannelError) -> Bool,
                      finish: (W) -> Void) throws(ChannelError) {
         let clock = ContinuousClock()
@@ -234,9 +234,11 @@ public final class Channel: Sendable {
         var deadline: ContinuousClock.Instant? = nil
         var spinUntil: ContinuousClock.Instant? = nil
         var polls = 0
+        var first = true
         while true {
             guard link.isOpen else { throw link.closedError }
-            guard let waitingFor = try failingChannel(attempt) else { return }
+            guard let waitingFor = try failingChannel({ () throws(ChannelError) in try attempt(first) }) else { return }
+            first = false
             // The clock is read every 32 polls only: it costs more than a poll.
             if polls & 31 == 0 {
                 let t = clock.now

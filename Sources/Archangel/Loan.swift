@@ -40,12 +40,10 @@ public struct Loan: ~Copyable {
                                  correlation: UInt64? = nil, timeout: Duration? = nil) throws(ChannelError) {
         let channel = self.channel
         done = true
-        var attempts = 0
         do {
-            try channel.waitLoop(timeout: timeout, event: channel.spaceReady) { () throws(ChannelError) -> SendBlock? in
-                attempts += 1
+            try channel.waitLoop(timeout: timeout, event: channel.spaceReady) { (first) throws(ChannelError) -> SendBlock? in
                 switch try channel.sender.tryCommitLoan(type: type, priority: priority, length: length,
-                                                        correlation: correlation, countFull: attempts == 1) {
+                                                        correlation: correlation, countFull: first) {
                 case .sent: return nil
                 case .wouldBlock(let block): return block
                 }
@@ -77,11 +75,9 @@ extension Channel {
     /// - Throws: `payloadTooLarge` when the pool can never hold `capacity`,
     ///   `loanOutstanding` while another loan is open, `timedOut`, `closed`.
     public func loan(capacity: Int, timeout: Duration? = nil) throws(ChannelError) -> Loan {
-        var attempts = 0
-        try waitLoop(timeout: timeout, event: spaceReady) { () throws(ChannelError) -> SendBlock? in
-            attempts += 1
+        try waitLoop(timeout: timeout, event: spaceReady) { (first) throws(ChannelError) -> SendBlock? in
             let bufferSize = layout.direction(side.outgoing).pool.bufferSize
-            return try sender.tryBeginLoan(capacity: capacity, countFull: attempts == 1)
+            return try sender.tryBeginLoan(capacity: capacity, countFull: first)
                 ? nil : .poolEmpty(buffers: max(1, (capacity + bufferSize - 1) / bufferSize))
         } prepare: { (block) throws(ChannelError) -> Bool in
             try sender.prepareToWait(for: block)
