@@ -58,6 +58,9 @@ public struct PoolLayout: Equatable, Sendable {
     public var maxSegments: Int
     /// The ring through which the receiver hands buffers back.
     public var returns: RingLayout
+    /// Offset of the receiver's `UInt64` return-intent word (`ARCHANGEL_RETURN_INTENT`),
+    /// which lets a successor finish a dead receiver's buffer return (docs/recovery.md).
+    public var returnIntent: Int
 
     init(_ c: archangel_pool_offsets) {
         buffers = Int(c.buffers)
@@ -66,21 +69,25 @@ public struct PoolLayout: Equatable, Sendable {
         threshold = Int(c.threshold)
         maxSegments = Int(c.max_segments)
         returns = RingLayout(c.returns)
+        returnIntent = Int(clamping: c.return_intent)
     }
 
-    init(buffers: Int, bufferSize: Int, bufferCount: Int, threshold: Int, maxSegments: Int, returns: RingLayout) {
+    init(buffers: Int, bufferSize: Int, bufferCount: Int, threshold: Int, maxSegments: Int, returns: RingLayout,
+         returnIntent: Int) {
         self.buffers = buffers
         self.bufferSize = bufferSize
         self.bufferCount = bufferCount
         self.threshold = threshold
         self.maxSegments = maxSegments
         self.returns = returns
+        self.returnIntent = returnIntent
     }
 
     var c: archangel_pool_offsets {
         archangel_pool_offsets(buffers: UInt64(buffers), buffer_size: UInt32(bufferSize),
                                buffer_count: UInt32(bufferCount), threshold: UInt32(threshold),
-                               max_segments: UInt32(maxSegments), returns: returns.c)
+                               max_segments: UInt32(maxSegments), returns: returns.c,
+                               return_intent: UInt64(returnIntent))
     }
 }
 
@@ -174,10 +181,13 @@ public struct ChannelLayout: Equatable, Sendable {
                                    pool: PoolLayout(buffers: 0, bufferSize: c.poolBufferSize,
                                                     bufferCount: c.poolBufferCount, threshold: c.poolThreshold,
                                                     maxSegments: min(c.maxSegments, max(1, c.poolBufferCount)),
-                                                    returns: returns))
+                                                    returns: returns, returnIntent: 0))
         }
         toUser = direction(producer: &kernelCursor, consumer: &userCursor)
         toKernel = direction(producer: &userCursor, consumer: &kernelCursor)
+        // Taken after both directions so that the lines above keep their places.
+        toUser.pool.returnIntent = takeLine(&userCursor)
+        toKernel.pool.returnIntent = takeLine(&kernelCursor)
         if c.poolBufferCount > 0 {
             toUser.pool.buffers = takeData(c.poolBufferCount * c.poolBufferSize)
             toKernel.pool.buffers = takeData(c.poolBufferCount * c.poolBufferSize)
@@ -295,6 +305,7 @@ public struct ChannelLayout: Equatable, Sendable {
                 else { throw bad("\(d).pool geometry \(pool.bufferCount)x\(pool.bufferSize), \(pool.maxSegments) segments") }
                 try line("\(d).pool.buffers", pool.buffers, pool.bufferCount * pool.bufferSize)
                 try ring("\(d).pool.returns", pool.returns, entrySize: 4)
+                try line("\(d).pool.return_intent", pool.returnIntent, 8)
                 guard pool.returns.size / 4 >= pool.bufferCount else {
                     throw bad("\(d).pool.returns holds \(pool.returns.size / 4) entries for \(pool.bufferCount) buffers")
                 }

@@ -43,21 +43,21 @@ import Testing
         #expect(MemoryLayout<archangel_ring_offsets>.offset(of: \.size) == 40)
         #expect(MemoryLayout<archangel_ring_offsets>.offset(of: \.entry_size) == 44)
 
-        #expect(MemoryLayout<archangel_pool_offsets>.size == 72)
+        #expect(MemoryLayout<archangel_pool_offsets>.size == 80)
         #expect(MemoryLayout<archangel_pool_offsets>.offset(of: \.returns) == 24)
 
-        #expect(MemoryLayout<archangel_direction_offsets>.size == 168)
+        #expect(MemoryLayout<archangel_direction_offsets>.size == 176)
         #expect(MemoryLayout<archangel_direction_offsets>.offset(of: \.express) == 48)
         #expect(MemoryLayout<archangel_direction_offsets>.offset(of: \.pool) == 96)
 
-        #expect(MemoryLayout<archangel_channel_offsets>.size == 408)
+        #expect(MemoryLayout<archangel_channel_offsets>.size == 424)
         #expect(MemoryLayout<archangel_channel_offsets>.offset(of: \.total_size) == 8)
         #expect(MemoryLayout<archangel_channel_offsets>.offset(of: \.kernel_lines) == 24)
         #expect(MemoryLayout<archangel_channel_offsets>.offset(of: \.to_user) == 40)
-        #expect(MemoryLayout<archangel_channel_offsets>.offset(of: \.to_kernel) == 208)
-        #expect(MemoryLayout<archangel_channel_offsets>.offset(of: \.reserved) == 376)
+        #expect(MemoryLayout<archangel_channel_offsets>.offset(of: \.to_kernel) == 216)
+        #expect(MemoryLayout<archangel_channel_offsets>.offset(of: \.reserved) == 392)
 
-        #expect(MemoryLayout<archangel_channel_header>.size == 416)
+        #expect(MemoryLayout<archangel_channel_header>.size == 432)
         #expect(MemoryLayout<archangel_channel_header>.offset(of: \.offsets) == 8)
     }
 
@@ -218,7 +218,7 @@ import Testing
         let channel = try TestChannel()
         let header = channel.base.load(as: archangel_channel_header.self)
         #expect(header.magic == ABI.channelMagic)
-        #expect(header.header_size == 416)
+        #expect(header.header_size == 432)
         let offsets = header.offsets
         let layout = channel.layout
         #expect(offsets.abi_version == ABI.version)
@@ -258,6 +258,7 @@ import Testing
         // The return ring flows the other way.
         #expect(onPage(d.pool.returns.producer, receiverPage))
         #expect(onPage(d.pool.returns.consumer, senderPage))
+        #expect(onPage(d.pool.returnIntent, receiverPage))
     }
 
     @Test func everyIndexHasACacheLineOfItsOwnAndEveryDataAreaIsPageAligned() throws {
@@ -271,6 +272,7 @@ import Testing
                 areas.append((ring.data, ring.data + ring.size))
             }
             areas.append((d.pool.buffers, d.pool.buffers + d.pool.bufferCount * d.pool.bufferSize))
+            lines.append(d.pool.returnIntent)
         }
         #expect(lines.allSatisfy { $0 % ABI.cacheLine == 0 })
         #expect(Set(lines).count == lines.count)
@@ -288,6 +290,7 @@ import Testing
         #expect(MemoryLayout<P>.offset(of: \.buffer_count) == 12)
         #expect(MemoryLayout<P>.offset(of: \.threshold) == 16)
         #expect(MemoryLayout<P>.offset(of: \.max_segments) == 20)
+        #expect(MemoryLayout<P>.offset(of: \.return_intent) == 72)
         #expect(MemoryLayout<archangel_direction_offsets>.offset(of: \.normal) == 0)
         typealias C = archangel_channel_offsets
         #expect(MemoryLayout<C>.offset(of: \.abi_version) == 0)

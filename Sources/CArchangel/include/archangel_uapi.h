@@ -158,7 +158,27 @@ struct archangel_pool_offsets {
 	__u32 threshold;	/* payloads above this many bytes use the pool */
 	__u32 max_segments;	/* most descriptors in one message */
 	struct archangel_ring_offsets returns;	/* __u32 buffer indices, receiver -> sender */
+	__u64 return_intent;	/* __u64 ARCHANGEL_RETURN_INTENT word (receiver) */
 };
+
+/*
+ * The return intent: how a successor finishes a receiver that died between
+ * consuming a pool message and handing its buffers back (docs/recovery.md).
+ * After a pool message's payload has been used, the receiver
+ *   1. writes the buffer indices into the return ring, unpublished;
+ *   2. store-release return_intent = ARCHANGEL_RETURN_INTENT(c, lane, r), where
+ *      c is the lane's consumer index after the record and r the return
+ *      ring's producer index after the entries;
+ *   3. store-release the lane's consumer index = c;
+ *   4. store-release the return ring's producer index = r.
+ * Whoever recovers a dead receiver compares: consumer index == c but return
+ * producer != r means step 4 is missing, and it publishes r itself.
+ * Consumer indices are multiples of 8, so bit 0 is free to name the lane.
+ */
+#define ARCHANGEL_INTENT_EXPRESS	(1ULL << 0)
+#define ARCHANGEL_RETURN_INTENT(consumer, express, returns) \
+	(((__u64)(__u32)(returns) << 32) | (__u32)(consumer) | \
+	 ((express) ? ARCHANGEL_INTENT_EXPRESS : 0))
 
 /* Everything one direction uses. */
 struct archangel_direction_offsets {
@@ -219,18 +239,19 @@ _Static_assert(__builtin_offsetof(struct archangel_ring_offsets, need_space) == 
 _Static_assert(__builtin_offsetof(struct archangel_ring_offsets, data) == 32, "archangel_ring_offsets.data");
 _Static_assert(__builtin_offsetof(struct archangel_ring_offsets, size) == 40, "archangel_ring_offsets.size");
 _Static_assert(__builtin_offsetof(struct archangel_ring_offsets, entry_size) == 44, "archangel_ring_offsets.entry_size");
-_Static_assert(sizeof(struct archangel_pool_offsets) == 72, "pool offsets are 72 bytes");
+_Static_assert(sizeof(struct archangel_pool_offsets) == 80, "pool offsets are 80 bytes");
 _Static_assert(__builtin_offsetof(struct archangel_pool_offsets, buffers) == 0, "archangel_pool_offsets.buffers");
 _Static_assert(__builtin_offsetof(struct archangel_pool_offsets, buffer_size) == 8, "archangel_pool_offsets.buffer_size");
 _Static_assert(__builtin_offsetof(struct archangel_pool_offsets, buffer_count) == 12, "archangel_pool_offsets.buffer_count");
 _Static_assert(__builtin_offsetof(struct archangel_pool_offsets, threshold) == 16, "archangel_pool_offsets.threshold");
 _Static_assert(__builtin_offsetof(struct archangel_pool_offsets, max_segments) == 20, "archangel_pool_offsets.max_segments");
 _Static_assert(__builtin_offsetof(struct archangel_pool_offsets, returns) == 24, "archangel_pool_offsets.returns");
-_Static_assert(sizeof(struct archangel_direction_offsets) == 168, "direction offsets");
+_Static_assert(__builtin_offsetof(struct archangel_pool_offsets, return_intent) == 72, "archangel_pool_offsets.return_intent");
+_Static_assert(sizeof(struct archangel_direction_offsets) == 176, "direction offsets");
 _Static_assert(__builtin_offsetof(struct archangel_direction_offsets, normal) == 0, "archangel_direction_offsets.normal");
 _Static_assert(__builtin_offsetof(struct archangel_direction_offsets, express) == 48, "archangel_direction_offsets.express");
 _Static_assert(__builtin_offsetof(struct archangel_direction_offsets, pool) == 96, "archangel_direction_offsets.pool");
-_Static_assert(sizeof(struct archangel_channel_offsets) == 408, "channel offsets");
+_Static_assert(sizeof(struct archangel_channel_offsets) == 424, "channel offsets");
 _Static_assert(__builtin_offsetof(struct archangel_channel_offsets, abi_version) == 0, "archangel_channel_offsets.abi_version");
 _Static_assert(__builtin_offsetof(struct archangel_channel_offsets, features) == 4, "archangel_channel_offsets.features");
 _Static_assert(__builtin_offsetof(struct archangel_channel_offsets, total_size) == 8, "archangel_channel_offsets.total_size");
@@ -239,9 +260,9 @@ _Static_assert(__builtin_offsetof(struct archangel_channel_offsets, reserved0) =
 _Static_assert(__builtin_offsetof(struct archangel_channel_offsets, kernel_lines) == 24, "archangel_channel_offsets.kernel_lines");
 _Static_assert(__builtin_offsetof(struct archangel_channel_offsets, user_lines) == 32, "archangel_channel_offsets.user_lines");
 _Static_assert(__builtin_offsetof(struct archangel_channel_offsets, to_user) == 40, "archangel_channel_offsets.to_user");
-_Static_assert(__builtin_offsetof(struct archangel_channel_offsets, to_kernel) == 208, "archangel_channel_offsets.to_kernel");
-_Static_assert(__builtin_offsetof(struct archangel_channel_offsets, reserved) == 376, "archangel_channel_offsets.reserved");
-_Static_assert(sizeof(struct archangel_channel_header) == 416, "channel header");
+_Static_assert(__builtin_offsetof(struct archangel_channel_offsets, to_kernel) == 216, "archangel_channel_offsets.to_kernel");
+_Static_assert(__builtin_offsetof(struct archangel_channel_offsets, reserved) == 392, "archangel_channel_offsets.reserved");
+_Static_assert(sizeof(struct archangel_channel_header) == 432, "channel header");
 _Static_assert(__builtin_offsetof(struct archangel_channel_header, magic) == 0, "archangel_channel_header.magic");
 _Static_assert(__builtin_offsetof(struct archangel_channel_header, header_size) == 4, "archangel_channel_header.header_size");
 _Static_assert(__builtin_offsetof(struct archangel_channel_header, offsets) == 8, "archangel_channel_header.offsets");
