@@ -268,6 +268,192 @@ _Static_assert(__builtin_offsetof(struct archangel_channel_header, header_size) 
 _Static_assert(__builtin_offsetof(struct archangel_channel_header, offsets) == 8, "archangel_channel_header.offsets");
 _Static_assert(ARCHANGEL_RECORD_MIN >= ARCHANGEL_MSG_HEADER_SIZE, "min record holds a header");
 
+/* ---------------------------------------------------------------------------
+ * Device interface: /dev/archangel and /dev/archangel_rw (the kernel backend)
+ *
+ * /dev/archangel (misc, mode 0600). Each open file starts unbound; CREATE
+ * with ARCHANGEL_CREATE_ATTACH or ATTACH binds it to one channel as that
+ * channel's single user side. A second ATTACH of a channel while another file
+ * is bound to it fails with -EBUSY; ATTACH again on the file already bound to
+ * that channel just reports the geometry again. Channels live until DESTROY
+ * (ioctl or in-kernel API) or module unload: closing the user file only
+ * detaches it, keeping the channel, its memory and every committed message
+ * for the next attacher. After DESTROY a bound file sees -EPIPE from every
+ * ioctl and EPOLLHUP | EPOLLERR from poll().
+ *
+ * mmap: file offset = layout offset. Reserve the whole span (mmap_size) with
+ * an anonymous PROT_NONE mapping, then map the pieces MAP_SHARED | MAP_FIXED:
+ *   [0, 2 pages)                header + kernel-written lines: PROT_READ only
+ *                               (the module refuses VM_WRITE there and clears
+ *                               VM_MAYWRITE);
+ *   [2 pages, end of the rings) user-written lines and every ring: read-write;
+ *   each pool (to_user.pool.buffers, to_kernel.pool.buffers) on its own,
+ *                               read-write.
+ * A mapping must lie within one of these regions, else -EINVAL. The extra
+ * shared region (SETUP_SHM) is mapped at file offset ARCHANGEL_MMAP_OFF_SHARED.
+ *
+ * poll() on a bound file: EPOLLIN when to_user holds a record, EPOLLOUT when
+ * to_kernel has room for a record of ARCHANGEL_RECORD_MIN bytes,
+ * EPOLLHUP | EPOLLERR once the channel is destroyed or has failed (the kernel
+ * found a bad index, record, descriptor or return entry written by the user
+ * side; it is counted in the channel's errors and never followed).
+ */
+
+#include <linux/ioctl.h>
+
+#define ARCHANGEL_DEVICE_NAME		"archangel"	/* /dev/archangel */
+#define ARCHANGEL_RW_DEVICE_NAME	"archangel_rw"	/* /dev/archangel_rw */
+#define ARCHANGEL_IOC_MAGIC		'A'
+
+/* In CREATE/ATTACH channel_id: let the module pick the lowest free id. */
+#define ARCHANGEL_CHANNEL_ANY		0xffffffffU
+/* File offset of the extra shared region (SETUP_SHM). */
+#define ARCHANGEL_MMAP_OFF_SHARED	(1ULL << 40)
+
+/* archangel_create_req.flags */
+#define ARCHANGEL_CREATE_ATTACH		(1U << 0) /* bind this file, as ATTACH does */
+#define ARCHANGEL_CREATE_EXACT		(1U << 1) /* take every geometry field as given: 0 is 0, not "default" */
+#define ARCHANGEL_CREATE_FLAGS_ALL	(ARCHANGEL_CREATE_ATTACH | ARCHANGEL_CREATE_EXACT)
+
+/*
+ * ARCHANGEL_IOC_CREATE. A geometry field of 0 means the default of Swift's
+ * ChannelConfiguration.default (65536, 16384, 4096, 64, 1024, 32) unless
+ * ARCHANGEL_CREATE_EXACT is set (then pool_buffer_count 0 means no pool and
+ * pool_threshold 0 sends every non-empty payload through the pool). The
+ * rules are those of ChannelConfiguration.validate(). Errors: -EINVAL bad
+ * geometry, flags or reserved field; -EEXIST id taken; -ENOSPC no free id
+ * (ids are 0 .. max_channels - 1, a module parameter, 16 by default);
+ * -EBUSY with ARCHANGEL_CREATE_ATTACH on a file that is already bound.
+ */
+struct archangel_create_req {
+	__u32 channel_id;		/* in: id or ARCHANGEL_CHANNEL_ANY; out: the id */
+	__u32 flags;			/* ARCHANGEL_CREATE_* */
+	__u32 normal_ring_bytes;	/* power of two, 4 KiB .. 1 GiB; 0: 65536 */
+	__u32 express_ring_bytes;	/* power of two, 4 KiB .. 1 GiB; 0: 16384 */
+	__u32 pool_buffer_size;		/* power of two, 256 .. 1 MiB; 0: 4096 */
+	__u32 pool_buffer_count;	/* 0 .. 2^20 buffers per direction; 0: 64 */
+	__u32 pool_threshold;		/* payloads above this use the pool; 0: 1024 */
+	__u32 max_segments;		/* most buffers in one message; 0: 32 */
+	__u32 reserved[8];		/* must be zero */
+};
+
+/*
+ * ARCHANGEL_IOC_ATTACH. Errors: -ENOENT no such channel; -EBUSY another
+ * file is bound to it, or this file is bound to another channel; -EPROTO
+ * abi_version has another major version than the module's (abi_version is
+ * then written back with the module's, so the caller can print both).
+ */
+struct archangel_attach_req {
+	__u32 channel_id;		/* in: the channel to bind this file to */
+	__u32 abi_version;		/* in: caller's ARCHANGEL_ABI_VERSION; out: the module's */
+	__u64 mmap_size;		/* out: bytes to reserve and map (= offsets.total_size) */
+	struct archangel_channel_offsets offsets;	/* out: the channel's geometry */
+	__u64 reserved[4];		/* must be zero in; zero out */
+};
+
+/* ARCHANGEL_IOC_SET_EVENTFDS: -1 unregisters; errors -EBADF, -EINVAL. */
+struct archangel_eventfds {
+	__s32 data_fd;		/* signalled when the kernel published on to_user and
+				 * the user's to_user need_wakeup asked for it */
+	__s32 space_fd;		/* signalled when the kernel freed room on to_kernel
+				 * (consumer index or returned buffers) and the
+				 * user's to_kernel need_space asked for it */
+	__u32 reserved[2];	/* must be zero */
+};
+
+/* ARCHANGEL_IOC_NOTIFY argument: a bit mask. */
+#define ARCHANGEL_NOTIFY_DATA		(1U << 0) /* I published on to_kernel: wake kernel receivers */
+#define ARCHANGEL_NOTIFY_SPACE		(1U << 1) /* I consumed on to_user / returned buffers: wake kernel senders */
+#define ARCHANGEL_NOTIFY_ALL		(ARCHANGEL_NOTIFY_DATA | ARCHANGEL_NOTIFY_SPACE)
+
+/* archangel_loadgen_req.mode */
+#define ARCHANGEL_LOADGEN_PRODUCE	1U /* send count messages kernel -> user */
+#define ARCHANGEL_LOADGEN_ECHO		2U /* receive count, answer each with its payload */
+#define ARCHANGEL_LOADGEN_SINK		3U /* receive and discard count messages */
+/* archangel_loadgen_req.flags */
+#define ARCHANGEL_LOADGEN_BLOCK		(1U << 0) /* wait for room / messages */
+#define ARCHANGEL_LOADGEN_FLAGS_ALL	ARCHANGEL_LOADGEN_BLOCK
+
+/*
+ * ARCHANGEL_IOC_LOADGEN: the in-kernel load generator, run in the calling
+ * thread (so the user side runs in another thread). PRODUCE sends message i
+ * (i = 0 .. count - 1) with type 1 + i % 7 and priority i % 4, `size` payload
+ * bytes with byte j = (i + j) & 0xff, then i written over the first 8 bytes
+ * little-endian when size >= 8. ECHO receives count messages and answers
+ * each with the same payload, type AI_RESPONSE, correlated to the request's
+ * sequence when the request is an AI_REQUEST (priority: the request's).
+ * SINK receives and drops count messages. Without ARCHANGEL_LOADGEN_BLOCK a
+ * full or empty ring ends the run with -EAGAIN; with it the thread sleeps
+ * (interruptible: -EINTR). `done` and `elapsed_ns` are filled in on every
+ * return, errors included. On /dev/archangel_rw channel_id is ignored and the
+ * same modes run against that file's FIFOs.
+ */
+struct archangel_loadgen_req {
+	__u32 channel_id;	/* in: channel (on /dev/archangel) */
+	__u32 mode;		/* in: ARCHANGEL_LOADGEN_* mode */
+	__u32 size;		/* in: payload bytes (PRODUCE) */
+	__u32 flags;		/* in: ARCHANGEL_LOADGEN_BLOCK */
+	__u64 count;		/* in: messages to send or receive */
+	__u64 elapsed_ns;	/* out: ktime from first to last message */
+	__u64 done;		/* out: messages sent or received */
+	__u64 reserved[4];	/* must be zero */
+};
+
+/*
+ * /dev/archangel_rw (misc, mode 0600): the read()/write() baseline. Each open
+ * file owns two FIFOs of whole messages (at most ARCHANGEL_RW_MAX_MSG bytes
+ * each, ARCHANGEL_RW_FIFO_BYTES queued per FIFO): write() of n bytes queues
+ * one message on the to_kernel FIFO (drained by LOADGEN ECHO/SINK), read()
+ * takes one message from the to_user FIFO (filled by LOADGEN PRODUCE/ECHO),
+ * returning its length, or -EMSGSIZE leaving it queued when the buffer is
+ * too small. Both block unless O_NONBLOCK (-EAGAIN). With
+ * ARCHANGEL_IOC_RW_LOOPBACK set to 1, write() queues on the to_user FIFO, so
+ * a single thread can read back what it wrote. poll(): EPOLLIN / EPOLLOUT.
+ */
+#define ARCHANGEL_RW_MAX_MSG		65536U
+#define ARCHANGEL_RW_FIFO_BYTES		(1U << 20)
+
+#define ARCHANGEL_IOC_CREATE		_IOWR(ARCHANGEL_IOC_MAGIC, 1, struct archangel_create_req)
+#define ARCHANGEL_IOC_ATTACH		_IOWR(ARCHANGEL_IOC_MAGIC, 2, struct archangel_attach_req)
+#define ARCHANGEL_IOC_DESTROY		_IOW(ARCHANGEL_IOC_MAGIC, 3, __u32)
+#define ARCHANGEL_IOC_SET_EVENTFDS	_IOW(ARCHANGEL_IOC_MAGIC, 4, struct archangel_eventfds)
+#define ARCHANGEL_IOC_NOTIFY		_IOW(ARCHANGEL_IOC_MAGIC, 5, __u32)
+#define ARCHANGEL_IOC_SETUP_SHM		_IOW(ARCHANGEL_IOC_MAGIC, 6, __u64)
+#define ARCHANGEL_IOC_CLEANUP_SHM	_IO(ARCHANGEL_IOC_MAGIC, 7)
+#define ARCHANGEL_IOC_SHM_SIZE		_IOR(ARCHANGEL_IOC_MAGIC, 8, __u64)
+#define ARCHANGEL_IOC_LOADGEN		_IOWR(ARCHANGEL_IOC_MAGIC, 9, struct archangel_loadgen_req)
+#define ARCHANGEL_IOC_RW_LOOPBACK	_IOW(ARCHANGEL_IOC_MAGIC, 10, __u32)
+
+_Static_assert(sizeof(struct archangel_create_req) == 64, "create req");
+_Static_assert(__builtin_offsetof(struct archangel_create_req, channel_id) == 0, "archangel_create_req.channel_id");
+_Static_assert(__builtin_offsetof(struct archangel_create_req, flags) == 4, "archangel_create_req.flags");
+_Static_assert(__builtin_offsetof(struct archangel_create_req, normal_ring_bytes) == 8, "archangel_create_req.normal_ring_bytes");
+_Static_assert(__builtin_offsetof(struct archangel_create_req, express_ring_bytes) == 12, "archangel_create_req.express_ring_bytes");
+_Static_assert(__builtin_offsetof(struct archangel_create_req, pool_buffer_size) == 16, "archangel_create_req.pool_buffer_size");
+_Static_assert(__builtin_offsetof(struct archangel_create_req, pool_buffer_count) == 20, "archangel_create_req.pool_buffer_count");
+_Static_assert(__builtin_offsetof(struct archangel_create_req, pool_threshold) == 24, "archangel_create_req.pool_threshold");
+_Static_assert(__builtin_offsetof(struct archangel_create_req, max_segments) == 28, "archangel_create_req.max_segments");
+_Static_assert(__builtin_offsetof(struct archangel_create_req, reserved) == 32, "archangel_create_req.reserved");
+_Static_assert(sizeof(struct archangel_attach_req) == 472, "attach req");
+_Static_assert(__builtin_offsetof(struct archangel_attach_req, channel_id) == 0, "archangel_attach_req.channel_id");
+_Static_assert(__builtin_offsetof(struct archangel_attach_req, abi_version) == 4, "archangel_attach_req.abi_version");
+_Static_assert(__builtin_offsetof(struct archangel_attach_req, mmap_size) == 8, "archangel_attach_req.mmap_size");
+_Static_assert(__builtin_offsetof(struct archangel_attach_req, offsets) == 16, "archangel_attach_req.offsets");
+_Static_assert(__builtin_offsetof(struct archangel_attach_req, reserved) == 440, "archangel_attach_req.reserved");
+_Static_assert(sizeof(struct archangel_eventfds) == 16, "eventfds");
+_Static_assert(__builtin_offsetof(struct archangel_eventfds, data_fd) == 0, "archangel_eventfds.data_fd");
+_Static_assert(__builtin_offsetof(struct archangel_eventfds, space_fd) == 4, "archangel_eventfds.space_fd");
+_Static_assert(__builtin_offsetof(struct archangel_eventfds, reserved) == 8, "archangel_eventfds.reserved");
+_Static_assert(sizeof(struct archangel_loadgen_req) == 72, "loadgen req");
+_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, channel_id) == 0, "archangel_loadgen_req.channel_id");
+_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, mode) == 4, "archangel_loadgen_req.mode");
+_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, size) == 8, "archangel_loadgen_req.size");
+_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, flags) == 12, "archangel_loadgen_req.flags");
+_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, count) == 16, "archangel_loadgen_req.count");
+_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, elapsed_ns) == 24, "archangel_loadgen_req.elapsed_ns");
+_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, done) == 32, "archangel_loadgen_req.done");
+_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, reserved) == 40, "archangel_loadgen_req.reserved");
+
 #ifdef __cplusplus
 }
 #endif
