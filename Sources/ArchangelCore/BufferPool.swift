@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The sender's view of its direction's buffer pool.
 ///
 /// Free buffers sit on a private stack (never in shared memory, so the
@@ -16,20 +18,31 @@ struct PoolLender {
     @usableFromInline let lent: UnsafeMutablePointer<UInt64>
     @usableFromInline var returns: IndexRingConsumer?
 
-    init(base: UnsafeMutableRawPointer, layout: PoolLayout, name: String) {
+    /// Binds the lending side.
+    ///
+    /// - Parameters:
+    ///   - inFlight: buffers that are not free (a sender taking over; see `ResumePoint.sender`).
+    ///   - returnStart: where to resume draining the return ring.
+    init(base: UnsafeMutableRawPointer, layout: PoolLayout, name: String, inFlight: [UInt32] = [],
+         returnStart: UInt64 = 0) {
         count = layout.bufferCount
         bufferSize = layout.bufferSize
         threshold = layout.threshold
         maxSegments = layout.maxSegments
         buffers = count > 0 ? base + layout.buffers : nil
-        freeStack = .allocate(capacity: max(count, 1))
-        // Highest index at the bottom, so buffer 0 is lent first (easier to read in tests).
-        for i in 0..<count { freeStack[i] = UInt32(count - 1 - i) }
-        freeCount = count
         let words = max((count + 63) / 64, 1)
         lent = .allocate(capacity: words)
         lent.initialize(repeating: 0, count: words)
-        returns = count > 0 ? IndexRingConsumer(base: base, layout: layout.returns, name: "\(name).returns") : nil
+        for index in inFlight where Int(index) < count { lent[Int(index) >> 6] |= 1 << UInt64(index & 63) }
+        freeStack = .allocate(capacity: max(count, 1))
+        // Highest index at the bottom, so buffer 0 is lent first (easier to read in tests).
+        freeCount = 0
+        for i in (0..<count).reversed() where lent[i >> 6] & (1 << UInt64(i & 63)) == 0 {
+            freeStack[freeCount] = UInt32(i)
+            freeCount += 1
+        }
+        returns = count > 0 ? IndexRingConsumer(base: base, layout: layout.returns, name: "\(name).returns",
+                                                start: returnStart) : nil
     }
 
     func deallocate() {
@@ -93,12 +106,17 @@ struct PoolBorrower {
     @usableFromInline let maxSegments: Int
     @usableFromInline let held: UnsafeMutablePointer<UInt64>
     @usableFromInline var returns: IndexRingProducer?
+    /// Our return-intent word in shared memory (`ARCHANGEL_RETURN_INTENT`).
+    @usableFromInline let kIntent: UnsafeMutablePointer<Atomic<UInt64>>?
     /// Where the current message's segments are described to the caller.
     @usableFromInline let segments: UnsafeMutablePointer<UnsafeRawBufferPointer>
     /// The buffer index behind each segment, for the return.
     @usableFromInline let segmentBuffers: UnsafeMutablePointer<UInt32>
 
-    init(base: UnsafeMutableRawPointer, layout: PoolLayout, name: String) {
+    /// Binds the borrowing side; `returnStart` is the return ring's producer
+    /// index to resume from, `returnsSeen` its consumer index (see `ResumePoint`).
+    init(base: UnsafeMutableRawPointer, layout: PoolLayout, name: String, returnStart: UInt64 = 0,
+         returnsSeen: UInt64 = 0) {
         count = layout.bufferCount
         bufferSize = layout.bufferSize
         maxSegments = max(layout.maxSegments, 1)
@@ -109,7 +127,9 @@ struct PoolBorrower {
         segments = .allocate(capacity: maxSegments)
         segments.initialize(repeating: UnsafeRawBufferPointer(start: nil, count: 0), count: maxSegments)
         segmentBuffers = .allocate(capacity: maxSegments)
-        returns = count > 0 ? IndexRingProducer(base: base, layout: layout.returns, name: "\(name).returns") : nil
+        returns = count > 0 ? IndexRingProducer(base: base, layout: layout.returns, name: "\(name).returns",
+                                                start: returnStart, consumerSeen: returnsSeen) : nil
+        kIntent = count > 0 ? (base + layout.returnIntent).assumingMemoryBound(to: Atomic<UInt64>.self) : nil
     }
 
     func deallocate() {
@@ -151,12 +171,16 @@ struct PoolBorrower {
         held[Int(index) >> 6] &= ~(1 << UInt64(index & 63))
     }
 
-    /// Hands the buffers of the last borrowed message back to the sender.
+    /// Writes the buffers of the last borrowed message into the return ring,
+    /// unpublished, and records the return intent for a successor.
     ///
-    /// Returns true when the sender sleeps waiting for buffers (signal it).
+    /// Steps 1 and 2 of the return protocol (docs/recovery.md): the caller
+    /// then publishes the lane's consumer index (`consumerAfter`) and calls
+    /// `publishReturns()`. A process that dies between the two publications
+    /// leaves an intent that its successor (or the host) completes.
     @inlinable
-    mutating func giveBack(count n: Int) throws(ChannelError) -> Bool {
-        guard var ring = returns else { return false }
+    mutating func stageReturn(count n: Int, consumerAfter: UInt64, express: Bool) throws(ChannelError) {
+        guard var ring = returns else { return }
         defer { returns = ring }
         for i in 0..<n {
             let index = segmentBuffers[i]
@@ -164,6 +188,17 @@ struct PoolBorrower {
             // The ring holds every buffer, so it is full only if the sender stopped draining it.
             guard try ring.push(index) else { throw .corrupted(.returnRingOverflow) }
         }
+        let intent = UInt64(UInt32(truncatingIfNeeded: ring.producer)) << 32
+            | UInt64(UInt32(truncatingIfNeeded: consumerAfter)) | (express ? ReturnIntent.expressBit : 0)
+        // Pairs with the acquire load in `ResumePoint`: the entries are written before the intent.
+        kIntent!.pointee.store(intent, ordering: .releasing)
+    }
+
+    /// Publishes staged returns (step 4); true when the sender sleeps waiting for buffers (signal it).
+    @inlinable
+    mutating func publishReturns() -> Bool {
+        guard var ring = returns else { return false }
+        defer { returns = ring }
         return ring.publish()
     }
 }

@@ -13,11 +13,15 @@ public struct IndexRingProducer {
     @usableFromInline var lastWoken: UInt32 = 0
 
     /// Binds the producer side of the ring at `layout`.
-    public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0) {
+    ///
+    /// `start` is the index to resume from and `consumerSeen` the consumer's
+    /// index as last read (both 0 for a new channel).
+    public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0,
+                consumerSeen: UInt64 = 0) {
         words = RingWords(base: base, layout: layout, name: name)
         entries = UInt64(layout.size / 4)
         producer = start
-        cachedConsumer = start
+        cachedConsumer = consumerSeen
         published = start
     }
 

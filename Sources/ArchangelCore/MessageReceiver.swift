@@ -24,19 +24,26 @@ public final class MessageReceiver: @unchecked Sendable {
 
     /// Binds the receiving side of `direction` in channel memory at `base`.
     ///
-    /// - Parameter notifier: wakes the sender when it waits for room or buffers.
+    /// - Parameters:
+    ///   - notifier: wakes the sender when it waits for room or buffers.
+    ///   - resume: where to start when taking over a channel in use (`ResumePoint.receiver`); nil for a new one.
     public init(base: UnsafeMutableRawPointer, layout: ChannelLayout, direction: Direction,
-                notifier: any PeerNotifier) {
+                notifier: any PeerNotifier, resume: ResumePoint.Receiver? = nil) {
         let d = layout.direction(direction)
         let name = "\(direction)"
+        let r = resume ?? ResumePoint.Receiver()
         counters = .allocate()
         let normal = RecordRingConsumer(base: base, layout: d.normal, lane: .normal, name: "\(name).normal",
+                                        start: r.normal, wakeEpisode: r.normalEpisode,
                                         highWater: counters.base + Counter.normalHighWater.rawValue)
         let express = RecordRingConsumer(base: base, layout: d.express, lane: .express, name: "\(name).express",
+                                         start: r.express, wakeEpisode: r.expressEpisode,
                                          highWater: counters.base + Counter.expressHighWater.rawValue)
         state = .allocate(capacity: 1)
         state.initialize(to: State(normal: normal, express: express,
-                                   pool: PoolBorrower(base: base, layout: d.pool, name: name), failed: false))
+                                   pool: PoolBorrower(base: base, layout: d.pool, name: name,
+                                                      returnStart: r.returnProducer, returnsSeen: r.returnConsumer),
+                                   failed: false))
         self.notifier = notifier
         self.direction = direction
     }
@@ -147,20 +154,30 @@ public final class MessageReceiver: @unchecked Sendable {
             }
             result = body(MessageView(record: record, count: bytes, segments: UnsafePointer(s.pointee.pool.segments),
                                       segmentCount: n))
-            wakeSender = try s.pointee.pool.giveBack(count: n)
+            // The return protocol (docs/recovery.md): stage the returns and
+            // the intent, publish the consumer index, then the returns.
+            let after = lane == .express ? s.pointee.express.index(after: record) : s.pointee.normal.index(after: record)
+            try s.pointee.pool.stageReturn(count: n, consumerAfter: after, express: lane == .express)
             counters.add(.poolTransfers)
             counters.add(.bytesReceived, UInt64(bytes))
-        } else {
-            if let sizeLimit, record.payloadLength > sizeLimit { return .tooLarge(record.payloadLength) }
-            result = body(MessageView(record: record, count: record.payloadLength, segments: nil, segmentCount: 1))
-            counters.add(.bytesReceived, UInt64(record.payloadLength))
-            wakeSender = false
+            counters.add(.messagesReceived)
+            if lane == .express {
+                wakeSender = s.pointee.express.advance(past: record)
+            } else {
+                wakeSender = s.pointee.normal.advance(past: record)
+            }
+            wakeSender = s.pointee.pool.publishReturns() || wakeSender
+            if wakeSender { notifySender() }
+            return .delivered(result)
         }
+        if let sizeLimit, record.payloadLength > sizeLimit { return .tooLarge(record.payloadLength) }
+        result = body(MessageView(record: record, count: record.payloadLength, segments: nil, segmentCount: 1))
+        counters.add(.bytesReceived, UInt64(record.payloadLength))
         counters.add(.messagesReceived)
         if lane == .express {
-            wakeSender = s.pointee.express.advance(past: record) || wakeSender
+            wakeSender = s.pointee.express.advance(past: record)
         } else {
-            wakeSender = s.pointee.normal.advance(past: record) || wakeSender
+            wakeSender = s.pointee.normal.advance(past: record)
         }
         if wakeSender { notifySender() }
         return .delivered(result)

@@ -75,14 +75,21 @@ public final class MessageSender: @unchecked Sendable {
     ///   - notifier: wakes the receiver when it sleeps.
     ///   - sequenceStart: the last sequence number already used (0 for a new channel).
     ///   - timestamps: how headers are timestamped.
+    ///   - resume: where to start when taking over a channel in use (`ResumePoint.sender`); nil for a new one.
     public init(base: UnsafeMutableRawPointer, layout: ChannelLayout, direction: Direction,
-                notifier: any PeerNotifier, sequenceStart: UInt64 = 0, timestamps: TimestampPolicy = .monotonic) {
+                notifier: any PeerNotifier, sequenceStart: UInt64 = 0, timestamps: TimestampPolicy = .monotonic,
+                resume: ResumePoint.Sender? = nil) {
         self.timestamps = timestamps
         let d = layout.direction(direction)
         let name = "\(direction)"
-        let pool = PoolLender(base: base, layout: d.pool, name: name)
-        let normal = RecordRingProducer(base: base, layout: d.normal, name: "\(name).normal")
-        let express = RecordRingProducer(base: base, layout: d.express, name: "\(name).express")
+        let r = resume ?? ResumePoint.Sender()
+        let pool = PoolLender(base: base, layout: d.pool, name: name, inFlight: r.buffersInFlight,
+                              returnStart: r.returnConsumer)
+        let normal = RecordRingProducer(base: base, layout: d.normal, name: "\(name).normal", start: r.normal,
+                                        consumerSeen: r.normalConsumer, spaceEpisode: r.normalEpisode)
+        let express = RecordRingProducer(base: base, layout: d.express, name: "\(name).express", start: r.express,
+                                         consumerSeen: r.expressConsumer, spaceEpisode: r.expressEpisode)
+        let sequenceStart = max(sequenceStart, r.lastSequence)
         state = .allocate(capacity: 1)
         state.initialize(to: State(normal: normal, express: express, pool: pool, sequence: sequenceStart,
                                    failed: false, loanCount: 0, loanOpen: false,

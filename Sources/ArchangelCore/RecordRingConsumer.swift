@@ -37,14 +37,19 @@ public struct RingRecord {
 ///
 /// Single consumer: exactly one thread at a time may use a value of this type.
 /// It reads the producer index only when its cached copy says the ring is
-/// empty, copies and checks each header once, and releases consumed space in
-/// batches (a quarter of the ring, or whenever it finds the ring empty).
+/// empty and copies and checks each header once. It publishes its index after
+/// every message (a plain store-release), so that a successor taking over
+/// after a crash resumes exactly after the last message delivered; the full
+/// fence and the check whether the producer waits for room happen in batches
+/// (a quarter of the ring, or whenever it finds the ring empty).
 public struct RecordRingConsumer {
     @usableFromInline let words: RingWords
     @usableFromInline let lane: Lane
     /// Everything before this has been read.
     @usableFromInline var consumer: UInt64
-    /// Consumer index as last published to the producer.
+    /// Consumer index as last stored for the producer to see.
+    @usableFromInline var published: UInt64
+    /// Consumer index at the last fence and need-space check.
     @usableFromInline var released: UInt64
     /// Last producer index we read and checked.
     @usableFromInline var cachedProducer: UInt64
@@ -57,14 +62,20 @@ public struct RecordRingConsumer {
     @usableFromInline let highWater: UnsafeMutablePointer<Atomic<UInt64>>?
 
     /// Binds the consumer side of the ring at `layout` in channel memory.
+    ///
+    /// - Parameters:
+    ///   - start: the index to resume from (0 for a new channel; see `ResumePoint`).
+    ///   - wakeEpisode: the sleep counter to continue from (the need-wakeup word's bits 1...31).
     public init(base: UnsafeMutableRawPointer, layout: RingLayout, lane: Lane, name: String, start: UInt64 = 0,
-                highWater: UnsafeMutablePointer<Atomic<UInt64>>? = nil) {
+                wakeEpisode: UInt32 = 0, highWater: UnsafeMutablePointer<Atomic<UInt64>>? = nil) {
         self.highWater = highWater
         words = RingWords(base: base, layout: layout, name: name)
         self.lane = lane
         consumer = start
+        published = start
         released = start
         cachedProducer = start
+        self.wakeEpisode = wakeEpisode
         releaseBatch = UInt64(layout.size / 4)
     }
 
@@ -82,7 +93,7 @@ public struct RecordRingConsumer {
             if consumer == cachedProducer {
                 // (B) pairs with (A): records up to this index are fully written.
                 let producer = words.kProducer.pointee.load(ordering: .acquiring)
-                try words.check(producer, from: cachedProducer, to: released &+ words.size)
+                try words.check(producer, from: cachedProducer, to: published &+ words.size)
                 cachedProducer = producer
                 if producer == consumer { return nil }
                 if let highWater {
@@ -150,30 +161,49 @@ public struct RecordRingConsumer {
     @usableFromInline
     func corrupt(_ reason: CorruptionReason) -> ChannelError { .corrupted(reason) }
 
-    /// Consumes `record`; its bytes may be overwritten once the space is released.
+    /// The index just past `record`: what the consumer index becomes when it is consumed.
+    @inlinable
+    public func index(after record: RingRecord) -> UInt64 { consumer &+ record.stride }
+
+    /// Consumes `record` and publishes the new index; its bytes may be overwritten from now on.
     ///
     /// Returns true when the producer asked to be woken for space (the caller signals it).
     @inlinable
     public mutating func advance(past record: RingRecord) -> Bool {
         consumer &+= record.stride
+        published = consumer
+        // (C) pairs with (D): our reads of the record are done before the
+        // producer reuses its space. One plain store per message on x86; it
+        // also makes the message consumed for good, which is what lets a
+        // successor resume exactly here after a crash (docs/recovery.md).
+        words.kConsumer.pointee.store(consumer, ordering: .releasing)
         if consumer &- released >= releaseBatch { return release() }
         return false
     }
 
-    /// Publishes the consumed position to the producer.
+    /// Publishes the consumed position (padding skipped since the last
+    /// message included) and checks whether the producer waits for room.
     ///
     /// Returns true when the producer is waiting for space (the caller signals it).
     @inlinable
     public mutating func release() -> Bool {
+        if consumer != published {
+            published = consumer
+            // (C) pairs with (D).
+            words.kConsumer.pointee.store(consumer, ordering: .releasing)
+        }
         guard consumer != released else { return false }
         released = consumer
-        // (C) pairs with (D): our reads of the records are done before the producer reuses the space.
-        words.kConsumer.pointee.store(consumer, ordering: .releasing)
         // (G) pairs with (H): the index store is ordered before the flag load.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         return NeedFlag.shouldSignal(words.kNeedSpace.pointee.load(ordering: .relaxed),
                                      lastSignalled: &lastSpaceSignalled)
     }
+
+    /// Steps past `record` without publishing anything: for scanning records
+    /// one does not own (see `ResumePoint`).
+    @inlinable
+    mutating func skip(past record: RingRecord) { consumer &+= record.stride }
 
     /// Sets this ring's need-wakeup flag. Follow with a full fence and `hasData()`
     /// before sleeping (see `ChannelReceiver.prepareToSleep`).
@@ -191,7 +221,7 @@ public struct RecordRingConsumer {
         if consumer != cachedProducer { return true }
         // (B) pairs with (A).
         let producer = words.kProducer.pointee.load(ordering: .acquiring)
-        try words.check(producer, from: cachedProducer, to: released &+ words.size)
+        try words.check(producer, from: cachedProducer, to: published &+ words.size)
         cachedProducer = producer
         return producer != consumer
     }

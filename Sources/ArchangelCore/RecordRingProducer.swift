@@ -25,12 +25,17 @@ public struct RecordRingProducer {
 
     /// Binds the producer side of the ring at `layout` in channel memory.
     ///
-    /// `start` is the index to resume from (0 for a new channel).
-    public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0) {
+    /// - Parameters:
+    ///   - start: the index to resume from (0 for a new channel; see `ResumePoint`).
+    ///   - consumerSeen: the consumer's index as last read and checked.
+    ///   - spaceEpisode: the wait counter to continue from (the need-space word's bits 1...31).
+    public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0,
+                consumerSeen: UInt64 = 0, spaceEpisode: UInt32 = 0) {
         words = RingWords(base: base, layout: layout, name: name)
         producer = start
-        cachedConsumer = start
+        cachedConsumer = consumerSeen
         published = start
+        self.spaceEpisode = spaceEpisode
         maxRecord = ChannelConfiguration.maxRecord(ringBytes: layout.size)
     }
 

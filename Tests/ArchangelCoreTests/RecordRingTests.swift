@@ -16,6 +16,8 @@ final class RingFixture {
     var written: UInt64 = 0
     /// Sequence of the last record read.
     var read: UInt64 = 0
+    /// Whether the last `readNext` reported a producer waiting for space.
+    var lastWake = false
 
     init(lane: Lane = .normal, start: UInt64 = 0) throws {
         channel = try TestChannel(.small)
@@ -49,6 +51,12 @@ final class RingFixture {
 
     /// Peeks the next record, checks it is the next one written, intact, and
     /// inside the data area, then advances past it. Returns its position and length.
+    /// Reads the next record and says whether the consumer reported a producer waiting for space.
+    func readNextReportingWake() throws(ChannelError) -> Bool {
+        _ = try readNext()
+        return lastWake
+    }
+
     func readNext() throws(ChannelError) -> (position: Int, length: Int)? {
         guard let record = try consumer.peek() else { return nil }
         read += 1
@@ -62,7 +70,7 @@ final class RingFixture {
         #expect(record.payloadLength == Int(record.header.size) - ABI.headerSize)
         #expect(matchesPattern(record.payload, count: record.payloadLength, seed: read),
                 "payload of record \(read) (\(record.payloadLength) bytes at \(position))")
-        _ = consumer.advance(past: record)
+        lastWake = consumer.advance(past: record)
         return (position, Int(record.header.size))
     }
 
@@ -232,32 +240,34 @@ final class RingFixture {
         #expect(tails.exact >= 50 && tails.skip >= 150 && tails.pad >= 1500, "\(tails)")
     }
 
-    @Test func consumerReleasesAfterAQuarterOfTheRingSoTheProducerSeesSpaceOnlyThen() throws {
+    @Test func consumerPublishesItsIndexAfterEveryMessageSoTheProducerSeesSpaceAtOnce() throws {
         let ring = try RingFixture()
         for _ in 0..<128 { #expect(try ring.write(length: 32) != nil) }
         ring.publish()
         #expect(try ring.write(length: 32) == nil)
-        // Reading 31 records (992 bytes) releases nothing yet.
-        for _ in 0..<31 { _ = try ring.readNext() }
-        #expect(ring.channel.consumerIndex(.normal) == 0)
-        #expect(try ring.write(length: 32) == nil)
-        // The 32nd completes a quarter (1024 bytes) and releases it in one store.
-        _ = try ring.readNext()
-        #expect(ring.channel.consumerIndex(.normal) == 1024)
-        for _ in 0..<32 { #expect(try ring.write(length: 32) != nil) }
+        for read in 1...31 {
+            _ = try ring.readNext()
+            #expect(ring.channel.consumerIndex(.normal) == UInt64(read * 32))
+        }
+        // The producer reuses the space as soon as it looks.
+        for _ in 0..<31 { #expect(try ring.write(length: 32) != nil) }
         #expect(try ring.write(length: 32) == nil)
     }
 
-    @Test func anExplicitReleaseHandsBackSpaceBeforeTheBatchIsComplete() throws {
+    @Test func aProducerWaitingForSpaceIsSignalledAfterAQuarterOfTheRingOrAnExplicitRelease() throws {
         let ring = try RingFixture()
         for _ in 0..<128 { _ = try ring.write(length: 32) }
         ring.publish()
+        #expect(try ring.producer.prepareToWaitForSpace(length: 32) == true)
+        // The fence and the need-space check come once per quarter ring (1024 bytes).
+        var signalled = 0
+        for _ in 0..<31 { if try ring.readNextReportingWake() { signalled += 1 } }
+        #expect(signalled == 0)
+        #expect(try ring.readNextReportingWake() == true, "the 32nd message completes a quarter")
+        // An explicit release checks at once, and signals one wait only once.
+        #expect(try ring.producer.prepareToWaitForSpace(length: 4096) == true)
         _ = try ring.readNext()
-        #expect(try ring.write(length: 32) == nil)
-        #expect(ring.consumer.release() == false, "the producer did not ask for space")
-        #expect(ring.channel.consumerIndex(.normal) == 32)
-        #expect(try ring.write(length: 32) == 0, "the freed first slot")
-        #expect(try ring.write(length: 32) == nil)
+        #expect(ring.consumer.release() == true)
         #expect(ring.consumer.release() == false, "nothing new to release")
     }
 

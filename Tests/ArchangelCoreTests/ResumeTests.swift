@@ -1,0 +1,121 @@
+// A side that takes over a channel in use (after its predecessor crashed)
+// resumes exactly where the predecessor stopped: docs/recovery.md.
+import ArchangelCore
+import Testing
+
+@Suite struct ResumeTests {
+    /// Sizes that alternate between inline payloads and pool payloads of 1 to 3 buffers.
+    static func size(_ i: Int) -> Int { [40, 300, 90, 700, 8, 256][i % 6] }
+
+    @Test func aNewReceiverResumesAfterTheLastMessageItsPredecessorConsumed() throws {
+        let channel = try TestChannel(.small)
+        var sent = 0
+        var received: [UInt64] = []
+        // Fill, drain half with the first receiver, repeat with successors.
+        for generation in 0..<6 {
+            let receiver = generation == 0 ? channel.receiver : try MessageReceiver(
+                base: channel.base, layout: channel.layout, direction: channel.direction, notifier: NoNotifier(),
+                resume: ResumePoint.receiver(base: channel.base, layout: channel.layout, direction: channel.direction))
+            try channel.sender.reclaimBuffers()
+            while case .sent = try channel.send(count: Self.size(sent), seed: UInt64(sent),
+                                                priority: sent % 5 == 0 ? .high : .normal) { sent += 1 }
+            for _ in 0..<3 {
+                let got = try receiver.tryReceive { view -> (UInt64, Bool) in
+                    var bytes = [UInt8](repeating: 0, count: view.count)
+                    _ = bytes.withUnsafeMutableBytes { view.copyBytes(to: $0) }
+                    let index = Int(view.sequence) - 1
+                    return (view.sequence, bytes == pattern(Self.size(index), seed: UInt64(index)))
+                }
+                guard let got else { break }
+                #expect(got.1)
+                received.append(got.0)
+            }
+        }
+        // The rest, by one more successor.
+        let last = try MessageReceiver(base: channel.base, layout: channel.layout, direction: channel.direction,
+                                       notifier: NoNotifier(),
+                                       resume: ResumePoint.receiver(base: channel.base, layout: channel.layout,
+                                                                    direction: channel.direction))
+        while let sequence = try last.tryReceive({ $0.sequence }) { received.append(sequence) }
+        #expect(Set(received).count == received.count, "nothing delivered twice")
+        #expect(received.sorted() == Array(1...UInt64(sent)), "nothing lost")
+    }
+
+    @Test func aReturnCutShortBetweenConsumerIndexAndReturnsIsCompletedByTheSuccessor() throws {
+        let channel = try TestChannel(.small)
+        let returns = channel.lanes.pool.returns
+        #expect(try channel.send(count: 700, seed: 1) == .sent)  // 3 buffers
+        #expect(try channel.receive() != nil)
+        #expect(channel.load64(returns.producer) == 3)
+        // As if the process died after publishing its consumer index (step 3) and before step 4.
+        channel.store64(0, returns.producer)
+        let start = try ResumePoint.receiver(base: channel.base, layout: channel.layout, direction: channel.direction)
+        #expect(start.completedReturns == 3)
+        #expect(start.returnProducer == 3)
+        #expect(channel.load64(returns.producer) == 3)
+        try channel.sender.reclaimBuffers()
+        #expect(channel.sender.poolBuffersInUse == 0, "every buffer came back")
+        // Completing twice does nothing.
+        #expect(try ResumePoint.receiver(base: channel.base, layout: channel.layout,
+                                         direction: channel.direction).completedReturns == 0)
+    }
+
+    @Test func aReceiverThatDiedBeforeItsConsumerIndexGetsTheMessageAgainWithItsBuffersStillLent() throws {
+        let channel = try TestChannel(.small)
+        let normal = channel.ring(.normal)
+        #expect(try channel.send(count: 700, seed: 1) == .sent)
+        let before = channel.load64(normal.consumer)
+        #expect(try channel.receive() != nil)
+        // As if the process died inside the closure: consumer index and returns not yet published.
+        channel.store64(before, normal.consumer)
+        channel.store64(0, channel.lanes.pool.returns.producer)
+        let start = try ResumePoint.receiver(base: channel.base, layout: channel.layout, direction: channel.direction)
+        #expect(start.completedReturns == 0, "the message was not consumed: its buffers stay lent")
+        let successor = MessageReceiver(base: channel.base, layout: channel.layout, direction: channel.direction,
+                                        notifier: NoNotifier(), resume: start)
+        let again = try successor.tryReceive { view -> [UInt8] in
+            var bytes = [UInt8](repeating: 0, count: view.count)
+            _ = bytes.withUnsafeMutableBytes { view.copyBytes(to: $0) }
+            return bytes
+        }
+        #expect(again == pattern(700, seed: 1))
+        try channel.sender.reclaimBuffers()
+        #expect(channel.sender.poolBuffersInUse == 0)
+    }
+
+    @Test func aNewSenderKeepsTheBuffersInFlightAndFreesTheRestIncludingAnAbandonedLoan() throws {
+        let channel = try TestChannel(.small)  // 8 buffers of 256 bytes
+        #expect(try channel.send(count: 700, seed: 1) == .sent)   // buffers 0, 1, 2
+        #expect(try channel.send(count: 300, seed: 2) == .sent)   // buffers 3, 4
+        #expect(try channel.sender.tryBeginLoan(capacity: 512))   // buffers 5, 6: abandoned by the crash
+        #expect(try channel.receive() != nil)                     // 0, 1, 2 come back, unreclaimed
+        let start = try ResumePoint.sender(base: channel.base, layout: channel.layout, direction: channel.direction)
+        #expect(start.buffersInFlight == [0, 1, 2, 3, 4], "two unread in a record, three on their way back")
+        #expect(start.lastSequence == 2)
+        let successor = MessageSender(base: channel.base, layout: channel.layout, direction: channel.direction,
+                                      notifier: NoNotifier(), resume: start)
+        #expect(successor.poolBuffersInUse == 5)
+        #expect(successor.lastSequence == 2)
+        let payload = pattern(700, seed: 3)
+        let outcome = try payload.withUnsafeBytes {
+            try successor.trySend(type: .control, priority: .normal, payload: $0)
+        }
+        #expect(outcome == .sent, "the abandoned loan's buffers are free again")
+        let rest = try channel.drain()
+        #expect(rest.map(\.sequence) == [2, 3])
+        #expect(rest.map(\.bytes) == [pattern(300, seed: 2), payload])
+        try successor.reclaimBuffers()
+        #expect(successor.poolBuffersInUse == 0)
+    }
+
+    @Test func aScribbledIndexFailsTheResumeInsteadOfBeingFollowed() throws {
+        let channel = try TestChannel(.small)
+        channel.store64(1 << 40, channel.ring(.normal).producer)
+        #expect(throws: ChannelError.self) {
+            _ = try ResumePoint.receiver(base: channel.base, layout: channel.layout, direction: channel.direction)
+        }
+        #expect(throws: ChannelError.self) {
+            _ = try ResumePoint.sender(base: channel.base, layout: channel.layout, direction: channel.direction)
+        }
+    }
+}
