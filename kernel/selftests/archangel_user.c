@@ -631,7 +631,7 @@ int au_send(struct au_channel *ch, __u8 type, __u8 priority, const void *payload
 	return 0;
 }
 
-static int wait_fd(int fd, int timeout_ms, __u64 *wakeups)
+static int wait_fd(int fd, int timeout_ms, __u64 *wakeups, __u64 *signals)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	__u64 v;
@@ -644,8 +644,10 @@ static int wait_fd(int fd, int timeout_ms, __u64 *wakeups)
 		return -errno;
 	if (n == 0)
 		return 0;
-	if (read(fd, &v, sizeof(v)) == sizeof(v))
+	if (read(fd, &v, sizeof(v)) == sizeof(v)) {
 		(*wakeups)++;
+		*signals += v;
+	}
 	return 1;
 }
 
@@ -670,7 +672,7 @@ int au_wait_space(struct au_channel *ch, int timeout_ms)
 			return 1;
 		}
 		ch->st.waits++;
-		r = wait_fd(ch->space_efd, timeout_ms, &ch->st.wakeups);
+		r = wait_fd(ch->space_efd, timeout_ms, &ch->st.wakeups, &ch->st.space_signals);
 		store_relaxed(ret->r.kneed_wakeup, need_lower(ret->wake_episode));
 		return r;
 	} else {
@@ -693,7 +695,7 @@ int au_wait_space(struct au_channel *ch, int timeout_ms)
 			return 1;
 		}
 		ch->st.waits++;
-		r = wait_fd(ch->space_efd, timeout_ms, &ch->st.wakeups);
+		r = wait_fd(ch->space_efd, timeout_ms, &ch->st.wakeups, &ch->st.space_signals);
 		store_relaxed(p->r.kneed_space, need_lower(p->space_episode));
 		return r;
 	}
@@ -953,7 +955,8 @@ int au_wait_data(struct au_channel *ch, int timeout_ms)
 		r = has;
 	} else {
 		ch->st.waits++;
-		r = wait_fd(ch->data_efd >= 0 ? ch->data_efd : ch->fd, timeout_ms, &ch->st.wakeups);
+		r = wait_fd(ch->data_efd >= 0 ? ch->data_efd : ch->fd, timeout_ms, &ch->st.wakeups,
+			      &ch->st.data_signals);
 	}
 	store_relaxed(rx->express.r.kneed_wakeup, need_lower(rx->express.wake_episode));
 	store_relaxed(rx->normal.r.kneed_wakeup, need_lower(rx->normal.wake_episode));

@@ -114,6 +114,7 @@ struct au_stats {
 	__u64 sent, received, queue_full;
 	__u64 notify_data, notify_space;	/* NOTIFY ioctls issued */
 	__u64 waits, wakeups;			/* sleeps, and eventfd reads that returned a count */
+	__u64 data_signals, space_signals;	/* sums of the eventfd counts read */
 };
 
 struct au_channel {

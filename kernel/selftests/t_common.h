@@ -14,7 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "archangel_user.h"
@@ -115,6 +121,92 @@ static inline int t_recv(struct au_channel *ch, struct au_msg *m, int timeout_ms
 		if (r < 0)
 			T_FAILF("au_wait_data: %s", strerror(-r));
 	}
+}
+
+/* The keys of a direction line, in order (docs/statistics.md). */
+static const char *const t_proc_keys[] = {
+	"messages_sent", "bytes_sent", "messages_received", "bytes_received", "rejected", "errors",
+	"queue_full", "ring_used", "ring_size", "ring_hwm", "pool_transfers", "copy_fallbacks",
+	"pool_in_use", "pool_size", "notify_sent", "notify_suppressed", "waits",
+};
+
+/* One "  <direction> k=v ..." line: the keys in order, unsigned decimal values. */
+static inline const char *t_proc_check_dir(const char *s, const char *dir, char *why, size_t n)
+{
+	size_t i, dl = strlen(dir);
+
+	if (strncmp(s, "  ", 2) || strncmp(s + 2, dir, dl) || s[2 + dl] != ' ') {
+		snprintf(why, n, "expected '  %s ' line at: %.60s", dir, s);
+		return NULL;
+	}
+	s += 2 + dl;
+	for (i = 0; i < sizeof(t_proc_keys) / sizeof(t_proc_keys[0]); i++) {
+		size_t kl = strlen(t_proc_keys[i]);
+
+		if (s[0] != ' ' || strncmp(s + 1, t_proc_keys[i], kl) || s[1 + kl] != '=' ||
+		    s[2 + kl] < '0' || s[2 + kl] > '9') {
+			snprintf(why, n, "%s: key %s missing or out of order at: %.40s", dir, t_proc_keys[i], s);
+			return NULL;
+		}
+		s += 2 + kl;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	while (*s && *s != '\n')	/* appended keys are allowed */
+		s++;
+	return *s == '\n' ? s + 1 : NULL;
+}
+
+/* Checks the whole /proc/archangel/comm text; NULL if fine, else why. */
+static inline const char *t_proc_check_format(const char *text)
+{
+	static char why[256];
+	unsigned int used, limit, id, last = 0, any = 0;
+	const char *s = text;
+	char state[16];
+	int n;
+
+	if (strncmp(s, "archangel-comm 1\n", 17))
+		return "first line is not 'archangel-comm 1'";
+	s += 17;
+	if (sscanf(s, "channels %u/%u%n", &used, &limit, &n) != 2 || s[n] != '\n' || used > limit)
+		return "second line is not 'channels <in use>/<limit>'";
+	s += n + 1;
+	while (*s) {
+		if (sscanf(s, "channel %u %15s%n", &id, state, &n) != 2 || s[n] != '\n' ||
+		    (strcmp(state, "active") && strcmp(state, "failed"))) {
+			snprintf(why, sizeof(why), "bad channel line: %.60s", s);
+			return why;
+		}
+		if (any && id <= last) {
+			snprintf(why, sizeof(why), "channel ids not ascending at %u", id);
+			return why;
+		}
+		any++;
+		last = id;
+		s = t_proc_check_dir(s + n + 1, "to_user", why, sizeof(why));
+		if (s)
+			s = t_proc_check_dir(s, "to_kernel", why, sizeof(why));
+		if (!s)
+			return why;
+	}
+	if (any != used) {
+		snprintf(why, sizeof(why), "channels line says %u in use, %u listed", used, any);
+		return why;
+	}
+	return NULL;
+}
+
+static inline long long t_proc(__u32 id, const char *dir, const char *key)
+{
+	char *text = au_read_file(AU_PROC_COMM);
+	long long v;
+
+	if (!text)
+		T_FAILF("cannot read %s", AU_PROC_COMM);
+	v = au_proc_value(text, id, dir, key);
+	free(text);
+	return v;
 }
 
 #endif /* T_COMMON_H */
