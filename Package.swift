@@ -19,6 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .target(name: "CArchangel"),
@@ -26,7 +27,10 @@ let package = Package(
         .target(name: "ArchangelSystem", dependencies: ["CArchangel", "ArchangelCore"], swiftSettings: strict),
         .target(
             name: "Archangel",
-            dependencies: ["ArchangelCore", "ArchangelSystem", "CArchangel"],
+            dependencies: [
+                "ArchangelCore", "ArchangelSystem", "CArchangel",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(name: "CArchangelBench"),

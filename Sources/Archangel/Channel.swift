@@ -32,9 +32,14 @@ public final class Channel: Sendable {
     let pump = PthreadLock<ReceivePump?>(nil)
     let extraRegion: RegionSlot
 
+    /// What ties an endpoint in another process to its host (the connection,
+    /// the counters mapping); released when the endpoint goes.
+    let attachment: (any ChannelAttachment)?
+
     init(id: ChannelID, side: ChannelSide, memory: SharedMemory, layout: ChannelLayout,
          dataReady: EventFD, spaceReady: EventFD, peerData: any PeerNotifier, peerSpace: any PeerNotifier,
-         link: ChannelLink, waitPolicy: WaitPolicy, extraRegion: RegionSlot, timestamps: TimestampPolicy) {
+         link: ChannelLink, waitPolicy: WaitPolicy, extraRegion: RegionSlot, timestamps: TimestampPolicy,
+         takeover: Takeover? = nil, attachment: (any ChannelAttachment)? = nil) {
         self.id = id
         self.side = side
         self.memory = memory
@@ -44,9 +49,19 @@ public final class Channel: Sendable {
         self.link = link
         self.waitPolicy = waitPolicy
         self.extraRegion = extraRegion
+        self.attachment = attachment
         sender = MessageSender(base: memory.base, layout: layout, direction: side.outgoing, notifier: peerData,
-                               timestamps: timestamps)
-        receiver = MessageReceiver(base: memory.base, layout: layout, direction: side.incoming, notifier: peerSpace)
+                               timestamps: timestamps, resume: takeover?.sender, counters: takeover?.senderCounters)
+        receiver = MessageReceiver(base: memory.base, layout: layout, direction: side.incoming, notifier: peerSpace,
+                                   resume: takeover?.receiver, counters: takeover?.receiverCounters)
+    }
+
+    /// How an endpoint takes over a side of a channel already in use.
+    struct Takeover {
+        var sender: ResumePoint.Sender
+        var receiver: ResumePoint.Receiver
+        var senderCounters: CounterBlock?
+        var receiverCounters: CounterBlock?
     }
 
     deinit {
@@ -66,6 +81,7 @@ public final class Channel: Sendable {
     public func close() {
         link.close()
         pump.withLock { $0?.stop() }
+        attachment?.detach()
     }
 
     // MARK: Sending
@@ -271,6 +287,26 @@ public final class Channel: Sendable {
 /// The extra shared region of a channel, one slot both endpoints see.
 final class RegionSlot: Sendable {
     let region = PthreadLock<SharedMemory?>(nil)
+    /// Asks the host for its region when none is known here (endpoints in another process).
+    let fetch: (@Sendable () -> SharedMemory?)?
+
+    init(fetch: (@Sendable () -> SharedMemory?)? = nil) { self.fetch = fetch }
+
+    /// The region, fetched from the host if needed; nil when there is none.
+    func current() -> SharedMemory? {
+        if let region = region.withLock({ $0 }) { return region }
+        guard let fetched = fetch?() else { return nil }
+        return region.withLock { slot in
+            if slot == nil { slot = fetched }
+            return slot
+        }
+    }
+}
+
+/// Ties an endpoint to a host in another process (see `UserspaceBackend`).
+protocol ChannelAttachment: AnyObject, Sendable {
+    /// Hangs up: the host then frees this side for another process.
+    func detach()
 }
 
 /// `Array.withUnsafeBytes` for a body with typed throws.

@@ -36,6 +36,11 @@ public final class CommManager: Sendable {
         let kernel: Channel
         let user: Channel
         let link: ChannelLink
+        /// Sides held by processes attached through a `HostServer`.
+        let remote = RemoteSides()
+
+        /// The local endpoint of `side`.
+        func endpoint(_ side: ChannelSide) -> Channel { side == .kernel ? kernel : user }
     }
 
     /// The configuration in force.
@@ -138,7 +143,7 @@ public final class CommManager: Sendable {
     /// Ids of the channels in use, ascending.
     public var channelIDs: [ChannelID] { channels.withLock { $0.keys.sorted().map { ChannelID(rawValue: $0) } } }
 
-    private func hosted(_ id: ChannelID) throws(ChannelError) -> Hosted {
+    func hosted(_ id: ChannelID) throws(ChannelError) -> Hosted {
         guard let hosted = channels.withLock({ $0[id.rawValue] }) else { throw .channelNotFound(id.rawValue) }
         return hosted
     }
@@ -201,43 +206,104 @@ public final class CommManager: Sendable {
     /// The statistics of every channel, in the `/proc/archangel/comm` format's model.
     public func statistics() -> StatisticsReport {
         let hosted = channels.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
-        return StatisticsReport(channels: hosted.map { h in Self.statistics(kernel: h.kernel, user: h.user) },
+        return StatisticsReport(channels: hosted.map { Self.statistics($0) },
                                 maxChannels: configuration.maxChannels)
     }
 
-    static func statistics(kernel: Channel, user: Channel) -> ChannelStatistics {
+    static func statistics(_ hosted: Hosted) -> ChannelStatistics {
+        let kernel = hosted.kernel, user = hosted.user
+        let remoteKernel = hosted.remote.incarnations(.kernel), remoteUser = hosted.remote.incarnations(.user)
+        let remoteErrors = (remoteKernel + remoteUser).reduce(UInt64(0)) {
+            $0 + $1.sender.load(.errors) + $1.receiver.load(.errors)
+        }
         let failed = [kernel.sender.error, kernel.receiver.error, user.sender.error, user.receiver.error]
-            .contains { $0 != nil }
-        return ChannelStatistics(id: kernel.id.rawValue, health: failed ? .failed : .active,
-                                 toUser: .init(sender: kernel.sender, receiver: user.receiver),
-                                 toKernel: .init(sender: user.sender, receiver: kernel.receiver))
+            .contains { $0 != nil } || remoteErrors > 0
+        // A side held remotely counts in its process's memory; its gauges
+        // (buffers in use) are the latest holder's.
+        return ChannelStatistics(
+            id: kernel.id.rawValue, health: failed ? .failed : .active,
+            toUser: .init(senders: [kernel.sender.counters] + remoteKernel.map(\.sender),
+                          receivers: [user.receiver.counters] + remoteUser.map(\.receiver),
+                          gauges: remoteKernel.last?.sender ?? kernel.sender.counters, rings: kernel.sender),
+            toKernel: .init(senders: [user.sender.counters] + remoteUser.map(\.sender),
+                            receivers: [kernel.receiver.counters] + remoteKernel.map(\.receiver),
+                            gauges: remoteUser.last?.sender ?? user.sender.counters, rings: user.sender))
     }
+}
+
+/// The counters of one process that held a side of a channel (alive or not).
+struct RemoteCounters: Sendable {
+    let sender: CounterBlock
+    let receiver: CounterBlock
+    /// Keeps the read-only mapping of the process's counters alive.
+    let mapping: SharedMemory
+}
+
+/// Which sides of a hosted channel are held by other processes, and the
+/// counters of every process that ever held one.
+final class RemoteSides: Sendable {
+    private struct State {
+        var attached: Set<ChannelSide> = []
+        var counters: [ChannelSide: [RemoteCounters]] = [:]
+    }
+    private let state = PthreadLock(State())
+
+    /// Claims `side` for a process; false when another holds it.
+    func claim(_ side: ChannelSide, counters: RemoteCounters) -> Bool {
+        state.withLock { s in
+            guard !s.attached.contains(side) else { return false }
+            s.attached.insert(side)
+            s.counters[side, default: []].append(counters)
+            return true
+        }
+    }
+
+    /// Frees `side` after its process hung up.
+    func release(_ side: ChannelSide) { _ = state.withLock { $0.attached.remove(side) } }
+
+    /// Whether a process holds `side` now.
+    func isAttached(_ side: ChannelSide) -> Bool { state.withLock { $0.attached.contains(side) } }
+
+    /// Every process that held `side`, oldest first.
+    func incarnations(_ side: ChannelSide) -> [RemoteCounters] { state.withLock { $0.counters[side] ?? [] } }
 }
 
 extension DirectionStatistics {
     /// Combines the two sides' counters of one direction.
     public init(sender: MessageSender, receiver: MessageReceiver) {
+        self.init(senders: [sender.counters], receivers: [receiver.counters], gauges: sender.counters, rings: sender)
+    }
+
+    /// Combines the counters of every holder of each side of one direction.
+    ///
+    /// - Parameters:
+    ///   - senders, receivers: the counter blocks to add up (one per process that held the side).
+    ///   - gauges: the block whose point-in-time figures count (the current sender's).
+    ///   - rings: any sender bound to this direction's memory, to read ring occupancy from shared memory.
+    init(senders: [CounterBlock], receivers: [CounterBlock], gauges: CounterBlock, rings: MessageSender) {
         self.init()
-        let s = sender.counters, r = receiver.counters
-        messagesSent = s.load(.messagesSent)
-        bytesSent = s.load(.bytesSent)
-        messagesReceived = r.load(.messagesReceived)
-        bytesReceived = r.load(.bytesReceived)
-        rejected = s.load(.rejected)
-        errors = s.load(.errors) + r.load(.errors)
-        queueFull = s.load(.queueFull)
-        ringUsed = sender.ringUsedNow()
-        ringSize = sender.ringSize
-        ringHighWater = max(r.load(.normalHighWater), r.load(.expressHighWater))
-        poolTransfers = s.load(.poolTransfers)
-        copyFallbacks = s.load(.copyFallbacks)
+        func sum(_ blocks: [CounterBlock], _ counter: Counter) -> UInt64 {
+            blocks.reduce(0) { $0 &+ $1.load(counter) }
+        }
+        messagesSent = sum(senders, .messagesSent)
+        bytesSent = sum(senders, .bytesSent)
+        messagesReceived = sum(receivers, .messagesReceived)
+        bytesReceived = sum(receivers, .bytesReceived)
+        rejected = sum(senders, .rejected)
+        errors = sum(senders, .errors) + sum(receivers, .errors)
+        queueFull = sum(senders, .queueFull)
+        ringUsed = rings.ringUsedNow()
+        ringSize = rings.ringSize
+        ringHighWater = receivers.map { max($0.load(.normalHighWater), $0.load(.expressHighWater)) }.max() ?? 0
+        poolTransfers = sum(senders, .poolTransfers)
+        copyFallbacks = sum(senders, .copyFallbacks)
         // Returned buffers count as free even before the sender takes them back.
-        let lent = s.load(.poolBuffersInUse), pending = sender.returnsPendingNow()
+        let lent = gauges.load(.poolBuffersInUse), pending = rings.returnsPendingNow()
         poolInUse = lent > pending ? lent - pending : 0
-        poolSize = UInt64(sender.poolSize)
-        notificationsSent = s.load(.notificationsSent) + r.load(.notificationsSent)
-        notificationsSuppressed = s.load(.notificationsSuppressed)
-        waits = s.load(.waits) + r.load(.waits)
+        poolSize = UInt64(rings.poolSize)
+        notificationsSent = sum(senders, .notificationsSent) + sum(receivers, .notificationsSent)
+        notificationsSuppressed = sum(senders, .notificationsSuppressed)
+        waits = sum(senders, .waits) + sum(receivers, .waits)
     }
 }
 
@@ -248,12 +314,12 @@ extension Channel {
     /// Both sides see the same bytes; coordinate access through messages. The
     /// region stays mapped while `body` runs even if it is cleaned up meanwhile.
     public func withSharedRegion<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R? {
-        guard let region = extraRegion.region.withLock({ $0 }) else { return nil }
+        guard let region = extraRegion.current() else { return nil }
         return try withExtendedLifetime(region) {
             try body(UnsafeMutableRawBufferPointer(start: region.base, count: region.size))
         }
     }
 
     /// Whether an extra shared region is set up.
-    public var hasSharedRegion: Bool { extraRegion.region.withLock { $0 != nil } }
+    public var hasSharedRegion: Bool { extraRegion.current() != nil }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CArchangel
 
 /// The kind of a message, as the seed's `enum archangel_msg_type` numbers it.
@@ -117,6 +120,17 @@ public enum ABI {
 
     /// Renders a version number as `major.minor`.
     public static func describe(version: UInt32) -> String { "\(version >> 16).\(version & 0xffff)" }
+
+    /// `errno` as text, e.g. `ECONNREFUSED (Connection refused)`.
+    public static func describe(errno code: Int32) -> String {
+        let names: [Int32: String] = [
+            EPERM: "EPERM", ENOENT: "ENOENT", EACCES: "EACCES", EEXIST: "EEXIST", EINVAL: "EINVAL",
+            EBUSY: "EBUSY", ENOSPC: "ENOSPC", EPROTO: "EPROTO", ECONNREFUSED: "ECONNREFUSED", EPIPE: "EPIPE",
+            EMSGSIZE: "EMSGSIZE", EAGAIN: "EAGAIN", EMFILE: "EMFILE", ENOMEM: "ENOMEM", ENOTSUP: "ENOTSUP",
+        ]
+        let text = strerror(code).map { String(cString: $0) } ?? "unknown error"
+        return "\(names[code] ?? "errno \(code)") (\(text))"
+    }
 
     /// `size` rounded up to the record alignment.
     @inlinable public static func recordStride(_ size: Int) -> Int { (size + 7) & ~7 }

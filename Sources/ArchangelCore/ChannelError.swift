@@ -91,6 +91,14 @@ public enum ChannelError: Error, Equatable, Sendable, CustomStringConvertible {
     case receiverInUse
     /// A system call failed.
     case system(operation: String, errno: Int32)
+    /// No host answers at this socket path (`errno` from connect).
+    case hostUnavailable(path: String, errno: Int32)
+    /// The host refused the request; `reason` is its explanation.
+    case hostRefused(status: Int32, reason: String)
+    /// The host or client broke the attach protocol; the text says how.
+    case protocolViolation(String)
+    /// This side of the channel is already attached by another process.
+    case sideInUse(UInt32)
 
     public var description: String {
         switch self {
@@ -123,7 +131,15 @@ public enum ChannelError: Error, Equatable, Sendable, CustomStringConvertible {
         case .receiverInUse:
             "the receive side is driven by `messages`/`request`; receive through them, not synchronously"
         case let .system(operation, errno):
-            "\(operation) failed: errno \(errno)"
+            "\(operation) failed: \(ABI.describe(errno: errno))"
+        case let .hostUnavailable(path, errno):
+            "no Archangel host at \(path) (\(ABI.describe(errno: errno))); start one with `archangel serve` or pass --socket"
+        case let .hostRefused(status, reason):
+            "the host refused: \(reason) (\(ABI.describe(errno: -status)))"
+        case let .protocolViolation(what):
+            "attach protocol violated: \(what)"
+        case let .sideInUse(id):
+            "that side of channel \(id) is attached by another process; close it there, or wait until it exits"
         }
     }
 }

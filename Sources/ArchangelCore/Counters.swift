@@ -54,6 +54,15 @@ public struct CounterBlock: @unchecked Sendable {
 
     @usableFromInline init(base: UnsafeMutablePointer<Atomic<UInt64>>) { self.base = base }
 
+    /// Bytes of one block (whole cache lines).
+    public static let byteCount = (Counter.allCases.count + 7) / 8 * 8 * 8
+
+    /// A block in memory someone else owns (a shared mapping the host reads),
+    /// `byteCount` bytes at `pointer`, 64-byte aligned and zeroed by the owner.
+    public init(at pointer: UnsafeMutableRawPointer) {
+        base = pointer.assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
     /// Frees the block.
     public func deallocate() { UnsafeMutableRawPointer(base).deallocate() }
 

@@ -19,6 +19,7 @@ public final class MessageReceiver: @unchecked Sendable {
     public let counters: CounterBlock
     @usableFromInline let notifier: any PeerNotifier
     private let failure = FailureLatch()
+    private let ownsCounters: Bool
     /// Which direction this receiver drains.
     public let direction: Direction
 
@@ -27,12 +28,15 @@ public final class MessageReceiver: @unchecked Sendable {
     /// - Parameters:
     ///   - notifier: wakes the sender when it waits for room or buffers.
     ///   - resume: where to start when taking over a channel in use (`ResumePoint.receiver`); nil for a new one.
+    ///   - counters: where to count (e.g. memory a host reads); nil allocates a private block.
     public init(base: UnsafeMutableRawPointer, layout: ChannelLayout, direction: Direction,
-                notifier: any PeerNotifier, resume: ResumePoint.Receiver? = nil) {
+                notifier: any PeerNotifier, resume: ResumePoint.Receiver? = nil, counters: CounterBlock? = nil) {
         let d = layout.direction(direction)
         let name = "\(direction)"
         let r = resume ?? ResumePoint.Receiver()
-        counters = .allocate()
+        ownsCounters = counters == nil
+        let counters = counters ?? .allocate()
+        self.counters = counters
         let normal = RecordRingConsumer(base: base, layout: d.normal, lane: .normal, name: "\(name).normal",
                                         start: r.normal, wakeEpisode: r.normalEpisode,
                                         highWater: counters.base + Counter.normalHighWater.rawValue)
@@ -52,7 +56,7 @@ public final class MessageReceiver: @unchecked Sendable {
         state.pointee.pool.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
-        counters.deallocate()
+        if ownsCounters { counters.deallocate() }
     }
 
     /// The error that stopped this receiver, if any.

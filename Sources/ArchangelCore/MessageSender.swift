@@ -56,6 +56,7 @@ public final class MessageSender: @unchecked Sendable {
     public let counters: CounterBlock
     @usableFromInline let notifier: any PeerNotifier
     private let failure = FailureLatch()
+    private let ownsCounters: Bool
     /// Which direction this sender feeds.
     public let direction: Direction
     /// The largest payload this sender accepts.
@@ -76,9 +77,10 @@ public final class MessageSender: @unchecked Sendable {
     ///   - sequenceStart: the last sequence number already used (0 for a new channel).
     ///   - timestamps: how headers are timestamped.
     ///   - resume: where to start when taking over a channel in use (`ResumePoint.sender`); nil for a new one.
+    ///   - counters: where to count (e.g. memory a host reads); nil allocates a private block.
     public init(base: UnsafeMutableRawPointer, layout: ChannelLayout, direction: Direction,
                 notifier: any PeerNotifier, sequenceStart: UInt64 = 0, timestamps: TimestampPolicy = .monotonic,
-                resume: ResumePoint.Sender? = nil) {
+                resume: ResumePoint.Sender? = nil, counters: CounterBlock? = nil) {
         self.timestamps = timestamps
         let d = layout.direction(direction)
         let name = "\(direction)"
@@ -99,7 +101,8 @@ public final class MessageSender: @unchecked Sendable {
             _ = archangel_tsc_calibrate()
             archangel_clock_reanchor(&state.pointee.clock)
         }
-        counters = .allocate()
+        self.counters = counters ?? .allocate()
+        ownsCounters = counters == nil
         self.notifier = notifier
         self.direction = direction
         normalWords = normal.words
@@ -115,7 +118,7 @@ public final class MessageSender: @unchecked Sendable {
         state.pointee.loanBuffers.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
-        counters.deallocate()
+        if ownsCounters { counters.deallocate() }
     }
 
     /// The error that stopped this sender, if any.

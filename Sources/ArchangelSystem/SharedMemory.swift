@@ -34,15 +34,32 @@ public final class SharedMemory: @unchecked Sendable {
 
     /// Maps `size` bytes of an existing descriptor (one received from a host or device).
     ///
-    /// Takes ownership of `descriptor`.
-    public init(mapping descriptor: Int32, size: Int, offset: Int = 0) throws(ChannelError) {
-        base = try Self.map(fd: descriptor, size: size, offset: offset)
+    /// Takes ownership of `descriptor` (closed on deinit, and on failure).
+    /// - Parameters:
+    ///   - writable: false maps the memory read-only (a host reading a client's counters).
+    /// - Throws: `system` when the descriptor is smaller than `size` or cannot be mapped.
+    public init(mapping descriptor: Int32, size: Int, offset: Int = 0, writable: Bool = true) throws(ChannelError) {
+        do throws(ChannelError) {
+            var status = stat()
+            guard fstat(descriptor, &status) == 0 else { throw ChannelError.system(operation: "fstat", errno: errno) }
+            // A memfd shorter than promised would fault (SIGBUS) on first touch past its end.
+            guard status.st_mode & S_IFMT != S_IFREG || Int(status.st_size) >= offset + size else {
+                throw ChannelError.invalidConfiguration(
+                    "shared memory descriptor holds \(status.st_size) bytes, \(offset + size) expected")
+            }
+            base = try Self.map(fd: descriptor, size: size, offset: offset, writable: writable)
+        } catch {
+            close(descriptor)
+            throw error
+        }
         self.size = size
         self.descriptor = descriptor
     }
 
-    private static func map(fd: Int32, size: Int, offset: Int = 0) throws(ChannelError) -> UnsafeMutableRawPointer {
-        guard let pointer = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(offset)),
+    private static func map(fd: Int32, size: Int, offset: Int = 0,
+                            writable: Bool = true) throws(ChannelError) -> UnsafeMutableRawPointer {
+        let protection = writable ? PROT_READ | PROT_WRITE : PROT_READ
+        guard let pointer = mmap(nil, size, protection, MAP_SHARED, fd, off_t(offset)),
               pointer != MAP_FAILED else {
             throw .system(operation: "mmap", errno: errno)
         }

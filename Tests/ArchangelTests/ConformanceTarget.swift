@@ -1,4 +1,6 @@
 import Archangel
+import ArchangelCore
+import Glibc
 import ArchangelSystem
 import Synchronization
 
@@ -37,9 +39,64 @@ struct InProcessTarget: ConformanceTarget {
     }
 }
 
+/// The userspace host: a `HostServer` in this process serves a manager, and
+/// the user side is attached through its socket as another process would
+/// (memfd and eventfds passed with SCM_RIGHTS, counters read by the host).
+struct UserspaceTarget: ConformanceTarget {
+    var description: String { "userspace" }
+
+    func open(configuration: ChannelConfiguration) throws -> ConformanceChannel {
+        let manager = try CommManager(configuration: .init(maxChannels: 4, channel: configuration))
+        let directory = TemporaryDirectory()
+        let server = try HostServer(manager: manager, configuration: .init(socketPath: directory.path + "/host.sock"))
+        let id = try manager.createChannel()
+        let user = try Channel.open(id, backend: .userspace(socket: server.configuration.socketPath))
+        return ConformanceChannel(user: user, peer: try manager.channel(id),
+                                  close: {
+                                      user.close()
+                                      server.stop()
+                                      manager.destroyChannel(id)
+                                      directory.remove()
+                                  },
+                                  statistics: {
+                                      // The host's report, as `archangel stats` reads it.
+                                      let text = try? UserspaceBackend.statisticsText(socket: server.configuration.socketPath)
+                                      return text.flatMap { try? StatisticsReport(parsing: $0) }?.channels.first
+                                  })
+    }
+}
+
+/// A private directory under /tmp for sockets, removed by `remove()`.
+struct TemporaryDirectory: Sendable {
+    let path: String
+
+    init() {
+        var template = Array("/tmp/archangel-test-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+
+    func remove() {
+        if let entries = try? listEntries() {
+            for entry in entries { unlink(path + "/" + entry) }
+        }
+        rmdir(path)
+    }
+
+    private func listEntries() throws -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
+
 /// Every backend the suite runs against.
 enum Backends {
-    static let all: [any ConformanceTarget] = [InProcessTarget()]
+    static let all: [any ConformanceTarget] = [InProcessTarget(), UserspaceTarget()]
 }
 
 /// Small geometry so that full rings and empty pools are cheap to reach.

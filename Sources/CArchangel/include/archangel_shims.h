@@ -11,6 +11,8 @@
 #include <sys/eventfd.h>
 #include <poll.h>
 #include "archangel_uapi.h"
+#include "archangel_socket_shims.h"
+#include "archangel_host_protocol.h"
 
 /* Composite macros Swift's importer skips, re-exported as constants. */
 static const uint32_t archangel_msg_flags_known = ARCHANGEL_MSG_F_KNOWN;

@@ -1,0 +1,192 @@
+import ArchangelCore
+import ArchangelSystem
+import CArchangel
+import Glibc
+import Logging
+
+/// The userspace host: serves a `CommManager`'s channels to other processes
+/// over a Unix socket, so that clients attach with `.userspace(socket:)`.
+///
+/// `archangel serve` runs one; a program that wants to be the host embeds
+/// one around its own manager and plays the kernel side itself. A client's
+/// connection stays open while it holds a side of a channel: when it hangs
+/// up (or dies), the host finishes the client's pending buffer return, keeps
+/// the channel and its messages, and lets another process attach in its
+/// place (docs/recovery.md).
+public final class HostServer: Sendable {
+    /// How a host listens and whom it lets in.
+    public struct Configuration: Sendable {
+        /// Where the socket lives.
+        public var socketPath: String
+        /// Who may attach.
+        public var access: HostAccess
+        /// Whether clients may attach the kernel side (a sensor process). A
+        /// daemon that only brokers channels allows it; a program that plays
+        /// the kernel side itself does not.
+        public var allowKernelSide: Bool
+        /// Whether a client may create channels by attaching to an id that does not exist.
+        public var allowCreate: Bool
+
+        /// Creates a configuration.
+        public init(socketPath: String = HostServer.defaultSocketPath, access: HostAccess = HostAccess(),
+                    allowKernelSide: Bool = false, allowCreate: Bool = true) {
+            self.socketPath = socketPath
+            self.access = access
+            self.allowKernelSide = allowKernelSide
+            self.allowCreate = allowCreate
+        }
+    }
+
+    /// `$XDG_RUNTIME_DIR/archangel.sock`; as root `/run/archangel/archangel.sock`;
+    /// else `/tmp/archangel-<uid>/archangel.sock`.
+    public static var defaultSocketPath: String {
+        if geteuid() == 0 { return "/run/archangel/archangel.sock" }
+        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !runtime.isEmpty {
+            return runtime + "/archangel.sock"
+        }
+        return "/tmp/archangel-\(geteuid())/archangel.sock"
+    }
+
+    /// The manager whose channels are served.
+    public let manager: CommManager
+    /// The configuration in force.
+    public let configuration: Configuration
+    let logger: Logger
+    private let listener: UnixSocket
+    private let lockFile: Int32
+    private let wake: EventFD
+    private let running = PthreadLock(true)
+    private let loop = PthreadLock<SystemThread?>(nil)
+    private let sessions = PthreadLock<[HostSession]>([])
+
+    /// Starts serving `manager` at `configuration.socketPath`.
+    ///
+    /// Takes the socket's lock file (`<socket>.lock`, flock), so a second
+    /// host on the same path fails at once; then removes a stale socket file
+    /// that a crashed host left behind, and listens.
+    ///
+    /// - Throws: `hostRefused(EADDRINUSE)` when another host runs on this path; `system` otherwise.
+    public init(manager: CommManager, configuration: Configuration = .init(),
+                logger: Logger = Logger(label: "archangel.host")) throws(ChannelError) {
+        self.manager = manager
+        self.configuration = configuration
+        self.logger = logger
+        let path = configuration.socketPath
+        try Self.makeParentDirectory(of: path, group: configuration.access.group)
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw .system(operation: "open \(path).lock", errno: errno) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(lock)
+            if code == EWOULDBLOCK {
+                throw .hostRefused(status: -EADDRINUSE, reason: "another Archangel host is serving \(path)")
+            }
+            throw .system(operation: "flock \(path).lock", errno: code)
+        }
+        lockFile = lock
+        // We hold the lock, so a socket file here is a crashed host's leftover.
+        if unlink(path) == 0 { logger.notice("removed a stale socket left by an earlier host", metadata: ["path": "\(path)"]) }
+        do throws(ChannelError) {
+            listener = try UnixSocket.listen(at: path, mode: configuration.access.socketMode)
+            if let group = configuration.access.group, chown(path, UInt32.max, group) != 0 {
+                throw ChannelError.system(operation: "chown \(path)", errno: errno)
+            }
+            wake = try EventFD()
+        } catch {
+            close(lock)
+            throw error
+        }
+        let thread = try SystemThread(name: "archangel-host") { [self] in self.serve() }
+        loop.withLock { $0 = thread }
+        logger.info("serving", metadata: ["socket": "\(path)", "max_channels": "\(manager.configuration.maxChannels)"])
+    }
+
+    deinit { stop() }
+
+    /// Stops serving: hangs up every client (they see `peerDisconnected`),
+    /// removes the socket file and releases the lock. The manager and its
+    /// channels stay as they are. Idempotent.
+    public func stop() {
+        let wasRunning = running.withLock { r in defer { r = false }; return r }
+        guard wasRunning else { return }
+        wake.notify()
+        loop.withLock { $0 }?.join()
+        sessions.withLock { $0.removeAll() }
+        unlink(configuration.socketPath)
+        close(lockFile)
+        logger.info("stopped", metadata: ["socket": "\(configuration.socketPath)"])
+    }
+
+    /// Number of client connections now (attached or mid-request).
+    public var connectionCount: Int { sessions.withLock { $0.count } }
+
+    private static func makeParentDirectory(of path: String, group: UInt32?) throws(ChannelError) {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        let directory = String(path[..<slash])
+        var status = stat()
+        if stat(directory, &status) == 0 { return }
+        guard mkdir(directory, group == nil ? 0o700 : 0o750) == 0 || errno == EEXIST else {
+            throw .system(operation: "mkdir \(directory)", errno: errno)
+        }
+        if let group { _ = chown(directory, UInt32.max, group) }
+    }
+
+    // MARK: The event loop
+
+    private func serve() {
+        while running.withLock({ $0 }) {
+            let current = sessions.withLock { $0 }
+            var fds = [pollfd(fd: wake.descriptor, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: listener.descriptor, events: Int16(POLLIN), revents: 0)]
+            fds += current.map { pollfd(fd: $0.socket.descriptor, events: Int16(POLLIN), revents: 0) }
+            // The timeout lets the loop notice channels destroyed through the manager.
+            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+            let ready = archangel_ppoll(&fds, UInt(fds.count), &timeout)
+            if ready < 0 && errno != EINTR {
+                logger.error("poll failed; the host stops serving", metadata: ["errno": "\(errno)"])
+                return
+            }
+            if fds[0].revents != 0 { wake.reset() }
+            for (session, pfd) in zip(current, fds.dropFirst(2)) where pfd.revents != 0 {
+                if !session.readable() { drop(session) }
+            }
+            for session in current where session.channelWasDestroyed() { drop(session) }
+            if fds[1].revents & Int16(POLLIN) != 0 { acceptClient() }
+        }
+    }
+
+    private func acceptClient() {
+        let socket: UnixSocket
+        do { socket = try listener.accept() } catch {
+            logger.warning("accept failed", metadata: ["error": "\(error)"])
+            return
+        }
+        let credentials: UnixSocket.Credentials
+        do { credentials = try socket.peerCredentials() } catch {
+            logger.warning("cannot read a client's credentials; refused", metadata: ["error": "\(error)"])
+            return
+        }
+        guard configuration.access.allows(credentials) else {
+            logger.warning("client refused: not allowed by the access policy",
+                           metadata: ["pid": "\(credentials.pid)", "uid": "\(credentials.uid)"])
+            var reply = HostProtocol.failure(.hostRefused(status: -EACCES, reason: ""))
+            HostProtocol.setMessage(&reply, "uid \(credentials.uid) may not use this host; it admits uid "
+                + "\(configuration.access.owner), root"
+                + (configuration.access.group.map { " and group \($0)" } ?? "") + " (see archangel serve --group)")
+            try? HostProtocol.send(reply, on: socket)
+            return
+        }
+        sessions.withLock { $0.append(HostSession(socket: socket, credentials: credentials, server: self)) }
+    }
+
+    private func drop(_ session: HostSession) {
+        session.hangUp()
+        sessions.withLock { list in list.removeAll { $0 === session } }
+    }
+
+    /// Hangs up the sessions attached to channel `id` (it was destroyed).
+    func dropSessions(of id: UInt32) {
+        let attached = sessions.withLock { $0.filter { $0.attachedChannel == id } }
+        for session in attached { drop(session) }
+    }
+}
