@@ -1,0 +1,568 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * archangel_msg.c - messages on a channel: the kernel's sender of to_user
+ * and receiver of to_kernel, with lanes, the pool, wake-ups and waits.
+ *
+ * Mirrors MessageSender.trySend and MessageReceiver.deliver in
+ * Sources/ArchangelCore. Kernel senders may be many CPUs at once, in any
+ * context: they are serialized by tx.lock (irqsave) and never sleep unless
+ * they ask to wait. Kernel receivers are serialized by rx.lock.
+ *
+ * Errors: -EAGAIN would block, -EMSGSIZE too large, -EIO the channel failed
+ * (user memory failed a check), -EPIPE the channel was destroyed, -EINTR a
+ * signal, -ETIMEDOUT a timed wait ran out.
+ */
+#include <linux/eventfd.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+#include "archangel.h"
+
+void ach_signal_user(struct ach_channel *ch, bool data)
+{
+	struct eventfd_ctx *ctx;
+	unsigned long flags;
+
+	spin_lock_irqsave(&ch->efd_lock, flags);
+	ctx = data ? ch->data_efd : ch->space_efd;
+	if (ctx) {
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+		eventfd_signal(ctx);
+#else
+		eventfd_signal(ctx, 1);
+#endif
+	}
+	spin_unlock_irqrestore(&ch->efd_lock, flags);
+}
+
+static int ach_state_error(struct ach_channel *ch)
+{
+	if (READ_ONCE(ch->dead))
+		return -EPIPE;
+	if (READ_ONCE(ch->failed))
+		return -EIO;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Sending (kernel -> user)
+ */
+
+/*
+ * Sends one message without sleeping; any context. Payloads above the pool
+ * threshold travel through the pool, or are copied inline when the pool is
+ * short (counted in copy_fallbacks). Returns 0, -EAGAIN (with @block saying
+ * what to wait for), -EMSGSIZE, -EINVAL, -EIO or -EPIPE.
+ */
+int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
+	     u32 size, const u64 *correlation, bool count_full,
+	     struct ach_block *block)
+{
+	struct ach_tx *tx = &ch->tx;
+	struct ach_lender *pool = &tx->pool;
+	int lane = priority >= ARCHANGEL_PRIORITY_HIGH ? ACH_EXPRESS : ACH_NORMAL;
+	struct ach_rprod *p = &tx->lane[lane];
+	u32 extra = correlation ? ARCHANGEL_CORRELATION_SIZE : 0;
+	u16 mflags = correlation ? ARCHANGEL_MSG_F_CORRELATED : 0;
+	struct archangel_msg_header h;
+	bool via_pool = false;
+	unsigned long flags;
+	u32 segs = 0, body, length, i, off;
+	u8 *rec, *cursor;
+	int err;
+
+	if (type < ARCHANGEL_MSG_TYPE_MIN || type > ARCHANGEL_MSG_TYPE_MAX ||
+	    priority > ARCHANGEL_PRIORITY_MAX)
+		return -EINVAL;
+	spin_lock_irqsave(&tx->lock, flags);
+	err = ach_state_error(ch);
+	if (err)
+		goto out_unlock;
+	if (size > tx->max_payload) {
+		ach_count(&tx->st, rejected, 1);
+		err = -EMSGSIZE;
+		goto out_unlock;
+	}
+	if (size > pool->threshold && pool->count) {
+		segs = DIV_ROUND_UP(size, pool->buffer_size);
+		/* More segments than a message may span: it fits inline. */
+		if (segs <= pool->max_segments) {
+			if (pool->free_count < segs) {
+				err = ach_lender_reclaim(pool);
+				if (err)
+					goto out_fail;
+			}
+			if (pool->free_count >= segs) {
+				via_pool = true;
+			} else if (ARCHANGEL_MSG_HEADER_SIZE + extra + size <=
+				   p->max_record) {
+				mflags |= ARCHANGEL_MSG_F_COPIED;
+			} else {
+				if (count_full)
+					ach_count(&tx->st, queue_full, 1);
+				block->lane = -1;
+				err = -EAGAIN;
+				goto out_unlock;
+			}
+		}
+	}
+	body = via_pool ? segs * sizeof(struct archangel_pool_desc) : size;
+	length = ARCHANGEL_MSG_HEADER_SIZE + extra + body;
+	if (length > p->max_record) {
+		ach_count(&tx->st, rejected, 1);
+		err = -EMSGSIZE;
+		goto out_unlock;
+	}
+	err = ach_rprod_reserve(p, length, (void **)&rec);
+	if (err == -EAGAIN) {
+		if (count_full)
+			ach_count(&tx->st, queue_full, 1);
+		block->lane = lane;
+		block->length = length;
+		goto out_unlock;
+	}
+	if (err)
+		goto out_fail;
+
+	cursor = rec + ARCHANGEL_MSG_HEADER_SIZE;
+	if (correlation) {
+		memcpy(cursor, correlation, ARCHANGEL_CORRELATION_SIZE);
+		cursor += ARCHANGEL_CORRELATION_SIZE;
+	}
+	if (via_pool) {
+		mflags |= ARCHANGEL_MSG_F_DMA;
+		for (i = 0, off = 0; i < segs; i++) {
+			struct archangel_pool_desc d = { 0 };
+
+			d.buffer = ach_lender_take(pool);
+			d.length = min(pool->buffer_size, size - off);
+			memcpy(pool->buffers + (size_t)d.buffer * pool->buffer_size,
+			       (const u8 *)data + off, d.length);
+			memcpy(cursor + i * sizeof(d), &d, sizeof(d));
+			off += d.length;
+		}
+		ach_count(&tx->st, pool_transfers, 1);
+	} else {
+		if (size)
+			memcpy(cursor, data, size);
+		if (mflags & ARCHANGEL_MSG_F_COPIED)
+			ach_count(&tx->st, copy_fallbacks, 1);
+	}
+	h.magic = ARCHANGEL_MSG_MAGIC;
+	h.type = type;
+	h.priority = priority;
+	h.flags = mflags;
+	h.size = length;
+	h.sequence = ++tx->sequence;
+	h.timestamp = ktime_get_ns();
+	memcpy(rec, &h, sizeof(h));
+	ach_rprod_commit(p, length);
+	ach_count(&tx->st, messages_sent, 1);
+	ach_count(&tx->st, bytes_sent, size);
+
+	if (ach_rprod_publish(p)) {
+		ach_count(&tx->st, notify_sent, 1);
+		ach_signal_user(ch, true);
+	} else {
+		ach_count(&tx->st, notify_suppressed, 1);
+	}
+	/* The (E) fence in ach_rprod_publish() orders waitqueue_active(). */
+	if (waitqueue_active(&ch->poll_wq))
+		wake_up_interruptible_poll(&ch->poll_wq, EPOLLIN | EPOLLRDNORM);
+	goto out_unlock;
+
+out_fail:
+	ach_channel_fail(ch, &tx->st);
+	err = -EIO;
+out_unlock:
+	spin_unlock_irqrestore(&tx->lock, flags);
+	return err;
+}
+
+/*
+ * Announces a wait for what @block needs (need_space on the lane, or
+ * need_wakeup on the return ring for pool buffers), re-checks, and sleeps
+ * on space_wq until the user side signals (ARCHANGEL_IOC_NOTIFY), the
+ * channel dies, or @timeout jiffies pass. Returns the time left (0: timed
+ * out) or -EINTR, -EIO, -EPIPE.
+ */
+long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
+		   long timeout, bool interruptible)
+{
+	struct ach_tx *tx = &ch->tx;
+	struct ach_need *need;
+	unsigned long flags;
+	DEFINE_WAIT(wait);
+	int ready;
+
+	prepare_to_wait(&ch->space_wq, &wait,
+			interruptible ? TASK_INTERRUPTIBLE : TASK_UNINTERRUPTIBLE);
+	spin_lock_irqsave(&tx->lock, flags);
+	if (block->lane >= 0) {
+		need = &tx->lane[block->lane].need_space;
+		ach_need_raise(need);
+		/* (H) inside, matches (G). */
+		ready = ach_rprod_room(&tx->lane[block->lane], block->length);
+	} else {
+		need = &tx->pool.returns.need_wakeup;
+		ach_need_raise(need);
+		/* (F), matches (E) of the user's return publication. */
+		smp_mb();
+		ready = ach_icons_pending(&tx->pool.returns);
+	}
+	if (ready < 0)
+		ach_channel_fail(ch, &tx->st);
+	else if (!ready)
+		ach_count(&tx->st, waits, 1);
+	spin_unlock_irqrestore(&tx->lock, flags);
+
+	if (!ready && !ach_state_error(ch) &&
+	    !(interruptible && signal_pending(current)))
+		timeout = schedule_timeout(timeout);
+	finish_wait(&ch->space_wq, &wait);
+
+	spin_lock_irqsave(&tx->lock, flags);
+	ach_need_lower(need);
+	spin_unlock_irqrestore(&tx->lock, flags);
+
+	if (ach_state_error(ch))
+		return ach_state_error(ch);
+	if (interruptible && signal_pending(current))
+		return -EINTR;
+	return timeout;
+}
+
+/*
+ * ach_send(), waiting up to @timeout jiffies for room (MAX_SCHEDULE_TIMEOUT:
+ * forever; 0: not at all, -EAGAIN). A wait that runs out is -ETIMEDOUT.
+ * queue_full counts once per call. Process context when @timeout != 0.
+ */
+int ach_send_timeout(struct ach_channel *ch, u8 type, u8 priority,
+		     const void *data, u32 size, const u64 *correlation,
+		     long timeout, bool interruptible)
+{
+	struct ach_block block;
+	bool first = true;
+	bool expired = false;
+	long left = timeout;
+	int err;
+
+	for (;;) {
+		err = ach_send(ch, type, priority, data, size, correlation,
+			       first, &block);
+		if (err != -EAGAIN)
+			return err;
+		if (!timeout)
+			return -EAGAIN;
+		if (expired)
+			return -ETIMEDOUT;
+		first = false;
+		left = ach_send_wait(ch, &block, left, interruptible);
+		if (left < 0)
+			return left;
+		expired = left == 0;
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Receiving (user -> kernel)
+ */
+
+/* Reads and checks a DMA record's descriptors once each: 0 or -EPROTO. */
+static int ach_borrow(struct ach_borrower *b, const u8 *desc, u32 len,
+		      u32 *nsegs, u64 *total)
+{
+	u32 n = len / sizeof(struct archangel_pool_desc);
+	u32 i, j;
+
+	if (!b->count || len % sizeof(struct archangel_pool_desc) || n < 1 ||
+	    n > b->max_segments)
+		return -EPROTO;
+	*total = 0;
+	for (i = 0; i < n; i++) {
+		struct archangel_pool_desc d;
+
+		memcpy(&d, desc + i * sizeof(d), sizeof(d));
+		if (d.reserved || d.buffer >= b->count ||
+		    d.offset > b->buffer_size ||
+		    d.length > b->buffer_size - d.offset ||
+		    test_bit(d.buffer, b->held)) {
+			for (j = 0; j < i; j++)
+				__clear_bit(b->seg_buf[j], b->held);
+			return -EPROTO;
+		}
+		__set_bit(d.buffer, b->held);
+		b->seg_buf[i] = d.buffer;
+		b->seg_off[i] = d.offset;
+		b->seg_len[i] = d.length;
+		*total += d.length;
+	}
+	*nsegs = n;
+	return 0;
+}
+
+/*
+ * Hands a pool message's buffers back: stage the entries and the intent,
+ * publish the consumer index, then the returns (docs/recovery.md). Returns
+ * true when the user side should be signalled for space, or -EPROTO.
+ */
+static int ach_give_back(struct ach_rx *rx, int lane,
+			 const struct ach_record *r, u32 n)
+{
+	struct ach_borrower *b = &rx->pool;
+	struct ach_rcons *c = &rx->lane[lane];
+	u64 intent;
+	bool wake;
+	u32 i;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		__clear_bit(b->seg_buf[i], b->held);
+		err = ach_iprod_push(&b->returns, b->seg_buf[i]);
+		/* The ring holds every buffer: full means a broken consumer. */
+		if (err)
+			return -EPROTO;
+	}
+	intent = ARCHANGEL_RETURN_INTENT(c->consumer + r->stride,
+					 lane == ACH_EXPRESS,
+					 b->returns.producer);
+	/* Entries are written before the intent a successor reads. */
+	smp_store_release(b->kintent, intent);
+	wake = ach_rcons_advance(c, r);
+	wake |= ach_iprod_publish(&b->returns);
+	return wake;
+}
+
+/*
+ * Receives one message without sleeping, express lane first; any context.
+ * Copies the payload into @buf and returns its length, -EAGAIN when both
+ * lanes are empty, -EMSGSIZE (message left queued) when it exceeds
+ * @max_size, -EIO or -EPIPE.
+ */
+int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
+	     u32 max_size)
+{
+	struct ach_rx *rx = &ch->rx;
+	struct ach_borrower *b = &rx->pool;
+	struct ach_record r;
+	unsigned long flags;
+	int lane, ret, wake;
+	u64 total;
+	u32 n, i;
+	u8 *out = buf;
+
+	spin_lock_irqsave(&rx->lock, flags);
+	ret = ach_state_error(ch);
+	if (ret)
+		goto out_unlock;
+	for (lane = ACH_EXPRESS; lane >= ACH_NORMAL; lane--) {
+		ret = ach_rcons_peek(&rx->lane[lane], &r);
+		if (ret)
+			break;
+	}
+	if (ret < 0)
+		goto out_fail;
+	if (!ret) {
+		/* Empty: hand back consumed space now, not a batch later. */
+		wake = ach_rcons_release(&rx->lane[ACH_EXPRESS]);
+		wake |= ach_rcons_release(&rx->lane[ACH_NORMAL]);
+		ret = -EAGAIN;
+		goto out_wake;
+	}
+
+	if (r.hdr.flags & ARCHANGEL_MSG_F_DMA) {
+		if (ach_borrow(b, rx->lane[lane].w.data + r.payload_pos,
+			       r.payload_len, &n, &total))
+			goto out_fail;
+		if (total > max_size) {
+			for (i = 0; i < n; i++)
+				__clear_bit(b->seg_buf[i], b->held);
+			ret = -EMSGSIZE;
+			goto out_unlock;
+		}
+		for (i = 0; i < n; i++) {
+			memcpy(out, b->buffers +
+			       (size_t)b->seg_buf[i] * b->buffer_size +
+			       b->seg_off[i], b->seg_len[i]);
+			out += b->seg_len[i];
+		}
+		wake = ach_give_back(rx, lane, &r, n);
+		if (wake < 0)
+			goto out_fail;
+		ach_count(&rx->st, pool_transfers, 1);
+	} else {
+		total = r.payload_len;
+		if (total > max_size) {
+			ret = -EMSGSIZE;
+			goto out_unlock;
+		}
+		memcpy(out, rx->lane[lane].w.data + r.payload_pos, total);
+		wake = ach_rcons_advance(&rx->lane[lane], &r);
+	}
+	if (msg) {
+		msg->type = r.hdr.type;
+		msg->priority = r.hdr.priority;
+		msg->flags = r.hdr.flags;
+		msg->sequence = r.hdr.sequence;
+		msg->timestamp = r.hdr.timestamp;
+		msg->correlation = r.correlation;
+	}
+	ach_count(&rx->st, messages_received, 1);
+	ach_count(&rx->st, bytes_received, total);
+	ret = total;
+
+out_wake:
+	if (wake) {
+		ach_count(&rx->st, notify_sent, 1);
+		ach_signal_user(ch, false);
+	}
+	if (wq_has_sleeper(&ch->poll_wq))
+		wake_up_interruptible_poll(&ch->poll_wq, EPOLLOUT | EPOLLWRNORM);
+	goto out_unlock;
+
+out_fail:
+	ach_channel_fail(ch, &rx->st);
+	ret = -EIO;
+out_unlock:
+	spin_unlock_irqrestore(&rx->lock, flags);
+	return ret;
+}
+
+/*
+ * Announces a sleep on both to_kernel lanes, re-checks, and sleeps on
+ * data_wq until the user side signals (ARCHANGEL_IOC_NOTIFY), the channel
+ * dies, or @timeout jiffies pass. Returns the time left (0: timed out) or
+ * -EINTR, -EIO, -EPIPE.
+ */
+long ach_recv_wait(struct ach_channel *ch, long timeout, bool interruptible)
+{
+	struct ach_rx *rx = &ch->rx;
+	unsigned long flags;
+	DEFINE_WAIT(wait);
+	int ready, more;
+	bool wake;
+
+	prepare_to_wait(&ch->data_wq, &wait,
+			interruptible ? TASK_INTERRUPTIBLE : TASK_UNINTERRUPTIBLE);
+	spin_lock_irqsave(&rx->lock, flags);
+	wake = ach_rcons_release(&rx->lane[ACH_EXPRESS]);
+	wake |= ach_rcons_release(&rx->lane[ACH_NORMAL]);
+	if (wake) {
+		ach_count(&rx->st, notify_sent, 1);
+		ach_signal_user(ch, false);
+	}
+	ach_need_raise(&rx->lane[ACH_EXPRESS].need_wakeup);
+	ach_need_raise(&rx->lane[ACH_NORMAL].need_wakeup);
+	/* (F), matches (E): our flags are visible before we re-read. */
+	smp_mb();
+	ready = ach_rcons_has_data(&rx->lane[ACH_EXPRESS]);
+	more = ach_rcons_has_data(&rx->lane[ACH_NORMAL]);
+	if (ready < 0 || more < 0)
+		ach_channel_fail(ch, &rx->st);
+	else if (!ready && !more)
+		ach_count(&rx->st, waits, 1);
+	ready = ready || more;
+	spin_unlock_irqrestore(&rx->lock, flags);
+
+	if (!ready && !ach_state_error(ch) &&
+	    !(interruptible && signal_pending(current)))
+		timeout = schedule_timeout(timeout);
+	finish_wait(&ch->data_wq, &wait);
+
+	spin_lock_irqsave(&rx->lock, flags);
+	ach_need_lower(&rx->lane[ACH_EXPRESS].need_wakeup);
+	ach_need_lower(&rx->lane[ACH_NORMAL].need_wakeup);
+	spin_unlock_irqrestore(&rx->lock, flags);
+
+	if (ach_state_error(ch))
+		return ach_state_error(ch);
+	if (interruptible && signal_pending(current))
+		return -EINTR;
+	return timeout;
+}
+
+/* ach_recv(), waiting up to @timeout jiffies; -ETIMEDOUT when it runs out. */
+int ach_recv_timeout(struct ach_channel *ch, struct ach_msg *msg, void *buf,
+		     u32 max_size, long timeout, bool interruptible)
+{
+	bool expired = false;
+	long left = timeout;
+	int ret;
+
+	for (;;) {
+		ret = ach_recv(ch, msg, buf, max_size);
+		if (ret != -EAGAIN)
+			return ret;
+		if (!timeout)
+			return -EAGAIN;
+		if (expired)
+			return -ETIMEDOUT;
+		left = ach_recv_wait(ch, left, interruptible);
+		if (left < 0)
+			return left;
+		expired = left == 0;
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Recovery and poll
+ */
+
+/*
+ * The user file is gone: complete a dead receiver's buffer return. If the
+ * to_user lane named by the intent has consumer index == the intent's and
+ * the return ring's producer stops 1..max_segments entries short of it,
+ * publish the intent's producer value. Nobody else writes there now.
+ */
+void ach_recover_user_returns(struct ach_channel *ch)
+{
+	const struct archangel_pool_offsets *po = &ch->off.to_user.pool;
+	const struct archangel_ring_offsets *lane;
+	u8 *base = ch->mem->rings.vaddr;
+	u64 intent, consumer, producer;
+	unsigned long flags;
+	u32 dist;
+
+	if (!po->buffer_count)
+		return;
+	spin_lock_irqsave(&ch->tx.lock, flags);
+	/* Pairs with the user's store-release of the intent. */
+	intent = smp_load_acquire((u64 *)(base + po->return_intent));
+	lane = intent & ARCHANGEL_INTENT_EXPRESS ? &ch->off.to_user.express :
+						   &ch->off.to_user.normal;
+	consumer = smp_load_acquire((u64 *)(base + lane->consumer));
+	producer = READ_ONCE(*(u64 *)(base + po->returns.producer));
+	dist = (u32)(intent >> 32) - (u32)producer;
+	if (((u32)consumer | (u32)(intent & ARCHANGEL_INTENT_EXPRESS)) ==
+	    (u32)intent && dist >= 1 && dist <= po->max_segments) {
+		/* (A), matches (B) of our own return-ring drain. */
+		smp_store_release((u64 *)(base + po->returns.producer),
+				  producer + dist);
+		wake_up_all(&ch->space_wq);
+	}
+	spin_unlock_irqrestore(&ch->tx.lock, flags);
+}
+
+/* Whether a lane of to_kernel has room for a smallest record (racy, poll). */
+static bool ach_user_lane_room(struct ach_rcons *c)
+{
+	u64 used = READ_ONCE(*c->w.kproducer) - READ_ONCE(c->published);
+
+	return used <= c->w.size - ARCHANGEL_RECORD_MIN;
+}
+
+__poll_t ach_poll_mask(struct ach_channel *ch)
+{
+	__poll_t mask = 0;
+
+	if (READ_ONCE(ch->dead) || READ_ONCE(ch->failed))
+		return EPOLLHUP | EPOLLERR;
+	if (ach_rprod_unread(&ch->tx.lane[ACH_EXPRESS]) ||
+	    ach_rprod_unread(&ch->tx.lane[ACH_NORMAL]))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (ach_user_lane_room(&ch->rx.lane[ACH_NORMAL]) &&
+	    ach_user_lane_room(&ch->rx.lane[ACH_EXPRESS]))
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	return mask;
+}
