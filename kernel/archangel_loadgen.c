@@ -18,7 +18,12 @@
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
+#include <linux/version.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#include <linux/unaligned.h>
+#else
 #include <asm/unaligned.h>
+#endif
 #include "archangel.h"
 
 /* Message @seq of PRODUCE: byte j = (seq + j) & 0xff, seq over bytes 0-7. */
