@@ -44,6 +44,7 @@ let package = Package(
             dependencies: [
                 "Archangel", "ArchangelBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

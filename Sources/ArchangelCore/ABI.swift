@@ -126,7 +126,7 @@ public enum ABI {
         let names: [Int32: String] = [
             EPERM: "EPERM", ENOENT: "ENOENT", EACCES: "EACCES", EEXIST: "EEXIST", EINVAL: "EINVAL",
             EBUSY: "EBUSY", ENOSPC: "ENOSPC", EPROTO: "EPROTO", ECONNREFUSED: "ECONNREFUSED", EPIPE: "EPIPE",
-            EMSGSIZE: "EMSGSIZE", EAGAIN: "EAGAIN", EMFILE: "EMFILE", ENOMEM: "ENOMEM", ENOTSUP: "ENOTSUP",
+            EMSGSIZE: "EMSGSIZE", EAGAIN: "EAGAIN", EADDRINUSE: "EADDRINUSE", EPROTONOSUPPORT: "EPROTONOSUPPORT", EMFILE: "EMFILE", ENOMEM: "ENOMEM", ENOTSUP: "ENOTSUP",
         ]
         let text = strerror(code).map { String(cString: $0) } ?? "unknown error"
         return "\(names[code] ?? "errno \(code)") (\(text))"

@@ -6,7 +6,8 @@ struct ArchangelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "archangel",
         abstract: "Archangel: a lock-free kernel <-> userspace message bridge.",
-        subcommands: [DemoCommand.self, BenchCommand.self],
+        subcommands: [DemoCommand.self, ServeCommand.self, StatsCommand.self, SendCommand.self, RecvCommand.self,
+                      BenchCommand.self, DemoRoleCommand.self],
         defaultSubcommand: DemoCommand.self
     )
 }

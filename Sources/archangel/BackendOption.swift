@@ -1,12 +1,13 @@
+import Archangel
 import ArgumentParser
 
 /// `--backend`, shared by every command that opens channels.
 struct BackendOption: ParsableArguments {
-    /// Backends this build can open. The userspace host and the kernel module join later.
-    static let available = ["in-process"]
+    /// Backends this build can open. `userspace` is the embedded default; the kernel module joins next.
+    static let available = ["userspace", "in-process"]
 
     @Option(help: "Backend: \(BackendOption.available.joined(separator: ", ")).")
-    var backend = "in-process"
+    var backend = "userspace"
 
     func validate() throws {
         guard Self.available.contains(backend) else {
@@ -14,4 +15,10 @@ struct BackendOption: ParsableArguments {
                 + Self.available.joined(separator: ", "))
         }
     }
+}
+
+/// `--socket`: where the userspace host listens.
+struct SocketOption: ParsableArguments {
+    @Option(help: "The userspace host's socket (default: $XDG_RUNTIME_DIR/archangel.sock, as root /run/archangel/archangel.sock).")
+    var socket: String = HostServer.defaultSocketPath
 }

@@ -2,9 +2,15 @@ import Archangel
 import ArchangelSystem
 import ArgumentParser
 import CArchangel
+import Glibc
+import Logging
 import Synchronization
 
 /// `archangel demo`: a sensor (kernel side) and an AI engine (user side) on one channel.
+///
+/// With the userspace backend (the default) this process is the host, and the
+/// sensor and the engine are two more processes attached through its socket;
+/// with `--backend in-process` all three are threads of this process.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -28,18 +34,61 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         let manager = try CommManager()
         let id = try manager.createChannel()
+        let report = backendOption.backend == "in-process"
+            ? try runThreads(manager: manager, id: id) : try runProcesses(manager: manager, id: id)
+        report.print(statistics: manager.statistics().text)
+        manager.destroyChannel(id)
+    }
+
+    /// The host here, the sensor and the engine in two processes of their own.
+    private func runProcesses(manager: CommManager, id: ChannelID) throws -> DemoReport {
+        var template = Array("/tmp/archangel-demo-XXXXXX".utf8CString)
+        let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        let socket = directory + "/host.sock"
+        defer {
+            unlink(socket + ".lock")
+            rmdir(directory)
+        }
+        var logger = Logger(label: "archangel.demo.host")
+        logger.logLevel = .warning
+        let server = try HostServer(manager: manager,
+                                    configuration: .init(socketPath: socket, allowKernelSide: true), logger: logger)
+        defer { server.stop() }
+        print("archangel demo: channel \(id), backend userspace (host pid \(getpid()), socket \(socket)), "
+            + "\(events) events + \(requests) AI requests")
+        let executable = ChildProcess.currentExecutable
+        let common = ["--socket", socket, "--channel", "\(id)"]
+        let start = archangel_monotonic_ns()
+        let engine = try ChildProcess(executable: executable, arguments: ["demo-role", "engine"] + common
+            + ["--expected", "\(events + requests)"])
+        let sensor = try ChildProcess(executable: executable, arguments: ["demo-role", "sensor"] + common
+            + ["--events", "\(events)", "--requests", "\(requests)", "--large-every", "\(largeEvery)"])
+        let sensorOutput = sensor.readAllOutput(), engineOutput = engine.readAllOutput()
+        let sensorStatus = sensor.wait(), engineStatus = engine.wait()
+        let elapsed = Double(archangel_monotonic_ns() - start) / 1e9
+        guard sensorStatus == 0, engineStatus == 0 else {
+            throw ValidationError("demo failed: sensor process exited with \(sensorStatus), engine with \(engineStatus)")
+        }
+        print("sensor: pid \(sensor.pid), engine: pid \(engine.pid)")
+        return DemoReport(total: events + requests * 2, seconds: elapsed,
+                          engine: try DemoEngine.Tally(line: engineOutput),
+                          roundTrips: try DemoRoundTrips(line: sensorOutput))
+    }
+
+    /// All three roles as threads of this process.
+    private func runThreads(manager: CommManager, id: ChannelID) throws -> DemoReport {
         let kernel = try manager.channel(id)
         let user = try Channel.open(id, backend: .inProcess(manager))
-        print("archangel demo: channel \(id), backend \(backendOption.backend), \(events) events + \(requests) AI requests")
-
+        print("archangel demo: channel \(id), backend in-process, \(events) events + \(requests) AI requests")
         let failures = Mutex<[String]>([])
         let engineResult = Mutex<DemoEngine.Tally?>(nil)
         let latencies = Mutex<[UInt64]>([])
         let start = archangel_monotonic_ns()
+        let expected = events + requests, requests = self.requests
         let engine = try SystemThread(name: "demo-engine") {
-            do { engineResult.withLock { $0 = nil }
-                 let tally = try DemoEngine(channel: user, expected: events + requests).run()
-                 engineResult.withLock { $0 = tally }
+            do {
+                let tally = try DemoEngine(channel: user, expected: expected).run()
+                engineResult.withLock { $0 = tally }
             } catch { failures.withLock { $0.append("engine: \(error)") } }
         }
         let collector = try SystemThread(name: "demo-collector") {
@@ -57,31 +106,136 @@ struct DemoCommand: ParsableCommand {
         engine.join()
         collector.join()
         let elapsed = Double(archangel_monotonic_ns() - start) / 1e9
-
         if let problems = failures.withLock({ $0.isEmpty ? nil : $0 }) {
             throw ValidationError("demo failed: " + problems.joined(separator: "; "))
         }
-        let tally = engineResult.withLock { $0 }!
-        let rtts = latencies.withLock { $0 }.sorted()
-        let total = events + requests * 2
-        print("")
-        print("delivered \(total) messages in \(format(elapsed * 1000)) ms: \(format(Double(total) / elapsed / 1e6)) M msgs/s")
-        print("engine saw: " + MessageType.allCases.map { "\($0)=\(tally.byType[Int($0.rawValue)])" }
-            .joined(separator: " ") + ", \(tally.poolMessages) through the pool, \(tally.bytes) payload bytes")
-        if !rtts.isEmpty {
-            func pct(_ p: Double) -> String {
-                let i = min(rtts.count - 1, Int((p * Double(rtts.count)).rounded(.up)) - 1)
-                return format(Double(rtts[max(i, 0)]) / 1000)
-            }
-            print("AI request -> response round trip (µs): p50 \(pct(0.5))  p90 \(pct(0.9))  p99 \(pct(0.99))  max \(pct(1.0))")
+        return DemoReport(total: events + requests * 2, seconds: elapsed, engine: engineResult.withLock { $0 }!,
+                          roundTrips: DemoRoundTrips(latencies.withLock { $0 }))
+    }
+}
+
+/// What the demo prints.
+struct DemoReport {
+    var total: Int
+    var seconds: Double
+    var engine: DemoEngine.Tally
+    var roundTrips: DemoRoundTrips
+
+    func print(statistics: String) {
+        Swift.print("")
+        Swift.print("delivered \(total) messages in \(format(seconds * 1000)) ms: "
+            + "\(format(Double(total) / seconds / 1e6)) M msgs/s")
+        Swift.print("engine saw: " + MessageType.allCases.map { "\($0)=\(engine.byType[Int($0.rawValue)])" }
+            .joined(separator: " ") + ", \(engine.poolMessages) through the pool, \(engine.bytes) payload bytes")
+        if roundTrips.count > 0 {
+            let r = roundTrips
+            Swift.print("AI request -> response round trip (µs): p50 \(format(r.p50 / 1000))  p90 \(format(r.p90 / 1000))"
+                + "  p99 \(format(r.p99 / 1000))  max \(format(r.max / 1000))")
         }
-        print("")
-        print(manager.statistics().text, terminator: "")
-        manager.destroyChannel(id)
+        Swift.print("")
+        Swift.print(statistics, terminator: "")
     }
 
-    private func format(_ value: Double) -> String {
-        let scaled = (value * 10).rounded() / 10
-        return "\(scaled)"
+    private func format(_ value: Double) -> String { "\((value * 10).rounded() / 10)" }
+}
+
+/// Percentiles of the request → response round trips, in nanoseconds.
+struct DemoRoundTrips {
+    var count = 0
+    var p50 = 0.0, p90 = 0.0, p99 = 0.0, max = 0.0
+
+    init(_ latencies: [UInt64]) {
+        let sorted = latencies.sorted()
+        count = sorted.count
+        guard count > 0 else { return }
+        func pct(_ p: Double) -> Double {
+            Double(sorted[Swift.max(0, Swift.min(count - 1, Int((p * Double(count)).rounded(.up)) - 1))])
+        }
+        (p50, p90, p99, max) = (pct(0.5), pct(0.9), pct(0.99), pct(1.0))
+    }
+
+    /// The sensor process's line: `round_trips count=N p50=… p90=… p99=… max=…`.
+    var line: String { "round_trips count=\(count) p50=\(p50) p90=\(p90) p99=\(p99) max=\(max)" }
+
+    init(line: String) throws {
+        let values = try keyValues(line, prefix: "round_trips")
+        count = Int(values["count"] ?? 0)
+        (p50, p90, p99, max) = (values["p50"] ?? 0, values["p90"] ?? 0, values["p99"] ?? 0, values["max"] ?? 0)
+    }
+}
+
+extension DemoEngine.Tally {
+    /// The engine process's line: `tally ai_request=… … pool=… bytes=…`.
+    var line: String {
+        "tally " + MessageType.allCases.map { "\($0)=\(byType[Int($0.rawValue)])" }.joined(separator: " ")
+            + " pool=\(poolMessages) bytes=\(bytes)"
+    }
+
+    init(line: String) throws {
+        let values = try keyValues(line, prefix: "tally")
+        self.init()
+        for type in MessageType.allCases { byType[Int(type.rawValue)] = Int(values["\(type)"] ?? 0) }
+        poolMessages = Int(values["pool"] ?? 0)
+        bytes = Int(values["bytes"] ?? 0)
+    }
+}
+
+/// Parses `prefix key=value key=value` from the last line starting with `prefix`.
+private func keyValues(_ output: String, prefix: String) throws -> [String: Double] {
+    guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix(prefix + " ") }) else {
+        throw ValidationError("demo: a role process printed no '\(prefix)' line")
+    }
+    var values: [String: Double] = [:]
+    for pair in line.split(separator: " ").dropFirst() {
+        let parts = pair.split(separator: "=")
+        if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+    }
+    return values
+}
+
+/// `archangel demo-role`: one role of the multi-process demo (started by `archangel demo`).
+struct DemoRoleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo-role",
+        abstract: "Run one role of the multi-process demo (started by `archangel demo`).",
+        shouldDisplay: false
+    )
+
+    enum Role: String, ExpressibleByArgument { case sensor, engine }
+
+    @Argument var role: Role
+    @OptionGroup var socketOption: SocketOption
+    @Option var channel: UInt32 = 0
+    @Option var events = 0
+    @Option var requests = 0
+    @Option(name: .customLong("large-every")) var largeEvery = 10
+    @Option var expected = 0
+
+    func run() throws {
+        let backend = UserspaceBackend(socketPath: socketOption.socket, create: false)
+        switch role {
+        case .engine:
+            let user = try backend.attach(ChannelID(channel), side: .user)
+            defer { user.close() }
+            print(try DemoEngine(channel: user, expected: expected).run().line)
+        case .sensor:
+            let kernel = try backend.attach(ChannelID(channel), side: .kernel)
+            defer { kernel.close() }
+            let latencies = Mutex<[UInt64]>([])
+            let failure = Mutex<String?>(nil)
+            let requests = self.requests
+            let collector = try SystemThread(name: "demo-collector") {
+                do {
+                    let result = try DemoCollector(channel: kernel, expected: requests).run()
+                    latencies.withLock { $0 = result }
+                } catch {
+                    failure.withLock { $0 = "\(error)" }
+                }
+            }
+            try DemoSensor(channel: kernel, events: events, requests: requests, largeEvery: largeEvery).run()
+            collector.join()
+            if let problem = failure.withLock({ $0 }) { throw ValidationError("collector: \(problem)") }
+            print(DemoRoundTrips(latencies.withLock { $0 }).line)
+        }
     }
 }

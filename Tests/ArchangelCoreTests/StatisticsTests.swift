@@ -283,3 +283,32 @@ import Testing
         #expect(error?.text == "channel 0 bogus")
     }
 }
+
+@Suite struct PrometheusTests {
+    @Test func everyTextFigureAppearsAsAMetricWithChannelAndDirectionLabels() throws {
+        var up = DirectionStatistics()
+        up.messagesSent = 12
+        up.queueFull = 3
+        up.poolInUse = 2
+        let report = StatisticsReport(channels: [ChannelStatistics(id: 4, health: .failed, toUser: up)],
+                                      maxChannels: 16)
+        let text = report.prometheusText
+        #expect(text.contains("archangel_messages_sent_total{channel=\"4\",direction=\"to_user\"} 12\n"))
+        #expect(text.contains("archangel_queue_full_total{channel=\"4\",direction=\"to_user\"} 3\n"))
+        #expect(text.contains("archangel_pool_buffers_in_use{channel=\"4\",direction=\"to_user\"} 2\n"))
+        #expect(text.contains("archangel_messages_sent_total{channel=\"4\",direction=\"to_kernel\"} 0\n"))
+        #expect(text.contains("archangel_channel_failed{channel=\"4\"} 1\n"))
+        #expect(text.contains("archangel_channels_max 16\n"))
+        // Every key of the text format has a metric, and every metric a TYPE line.
+        for (key, _) in DirectionStatistics().fields {
+            #expect(text.contains("direction=\"to_user\"}"), "\(key)")
+        }
+        let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE") }.count
+        #expect(types == DirectionStatistics().fields.count + 3)
+        // Each sample line is `name{labels} value` with a numeric value.
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            #expect(parts.count == 2 && UInt64(parts[1]) != nil, "\(line)")
+        }
+    }
+}
