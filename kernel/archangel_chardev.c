@@ -366,8 +366,13 @@ static int ach_mmap(struct file *file, struct vm_area_struct *vma)
 	if (off < mem->rings.size) {
 		if (len > mem->rings.size - off)
 			return -EINVAL;
-		/* Header and kernel-written lines: read-only, for good. */
+		/*
+		 * Header and kernel-written lines: a region of their own,
+		 * read-only for good.
+		 */
 		if (off < 2 * ARCHANGEL_PAGE_SIZE) {
+			if (len > 2 * ARCHANGEL_PAGE_SIZE - off)
+				return -EINVAL;
 			if (vma->vm_flags & VM_WRITE)
 				return -EPERM;
 			ach_vm_flags_clear(vma, VM_MAYWRITE);
