@@ -116,6 +116,9 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 	}
 	err = ach_rprod_reserve(p, length, (void **)&rec);
 	if (err == -EAGAIN) {
+		/* Cold path: check the other lane's consumer index too. */
+		if (ach_rprod_refresh(&tx->lane[lane ^ 1]))
+			goto out_fail;
 		if (count_full)
 			ach_count(&tx->st, queue_full, 1);
 		block->lane = lane;

@@ -161,6 +161,22 @@ int ach_rprod_room(struct ach_rprod *p, u32 len)
 }
 
 /*
+ * Re-reads and checks the consumer index outside the full-ring path: 0 or
+ * -EPROTO. A send that finds one lane full calls it for the other lane, so
+ * a bad index is found even on a lane that never fills.
+ */
+int ach_rprod_refresh(struct ach_rprod *p)
+{
+	/* (D), matches (C). */
+	u64 consumer = smp_load_acquire(p->w.kconsumer);
+
+	if (!ach_index_ok(consumer, p->cached_consumer, p->published))
+		return -EPROTO;
+	p->cached_consumer = consumer;
+	return 0;
+}
+
+/*
  * Bytes published and not yet consumed, for poll(): one racy read of the
  * user's consumer index, clamped, never trusted beyond this answer.
  */

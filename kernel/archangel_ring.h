@@ -126,6 +126,7 @@ int ach_rprod_reserve(struct ach_rprod *p, u32 len, void **rec);
 void ach_rprod_commit(struct ach_rprod *p, u32 len);
 bool ach_rprod_publish(struct ach_rprod *p);
 int ach_rprod_room(struct ach_rprod *p, u32 len);
+int ach_rprod_refresh(struct ach_rprod *p);
 u64 ach_rprod_unread(struct ach_rprod *p);
 
 void ach_rcons_init(struct ach_rcons *c, void *base,
