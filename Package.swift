@@ -51,7 +51,10 @@ let package = Package(
         .testTarget(name: "ArchangelCoreTests", dependencies: ["ArchangelCore", "CArchangel"], swiftSettings: strict),
         .testTarget(
             name: "ArchangelTests",
-            dependencies: ["Archangel", "ArchangelCore", "ArchangelSystem"],
+            dependencies: [
+                "Archangel", "ArchangelCore", "ArchangelSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
     ]

@@ -201,7 +201,7 @@ struct DemoRoleCommand: ParsableCommand {
         shouldDisplay: false
     )
 
-    enum Role: String, ExpressibleByArgument { case sensor, engine }
+    enum Role: String, ExpressibleByArgument { case sensor, engine, follower }
 
     @Argument var role: Role
     @OptionGroup var socketOption: SocketOption
@@ -214,6 +214,10 @@ struct DemoRoleCommand: ParsableCommand {
     func run() throws {
         let backend = UserspaceBackend(socketPath: socketOption.socket, create: false)
         switch role {
+        case .follower:
+            let user = try backend.attach(ChannelID(channel), side: .user)
+            defer { user.close() }
+            try FollowerRole(channel: user).run()
         case .engine:
             let user = try backend.attach(ChannelID(channel), side: .user)
             defer { user.close() }

@@ -169,12 +169,14 @@ struct RecvCommand: ParsableCommand {
             return jsonLine([("sequence", "\(view.sequence)"), ("type", "\"\(view.type)\""),
                              ("priority", "\"\(view.priority)\""), ("size", "\(view.count)"),
                              ("pool", view.flags.contains(.dma) ? "true" : "false"),
+                             ("copied", view.flags.contains(.copied) ? "true" : "false"),
                              ("correlation", view.correlation.map { "\($0)" } ?? "null"),
                              ("timestamp", "\(view.timestamp)"), ("latency_ns", "\(latency)"),
                              ("head", "\"\(hex)\"")])
         }
         return "#\(view.sequence) \(view.type) \(view.priority) \(view.count) B"
-            + (view.flags.contains(.dma) ? " (pool)" : "") + (view.correlation.map { " re #\($0)" } ?? "")
+            + (view.flags.contains(.dma) ? " (pool)" : "") + (view.flags.contains(.copied) ? " (copied: pool empty)" : "")
+            + (view.correlation.map { " re #\($0)" } ?? "")
             + " \(latency / 1000) µs: \(hex)\(view.count > head.count ? "…" : "")"
     }
 }
