@@ -30,6 +30,7 @@ struct slot {			/* shared with the parent */
 	long long errors;	/* errors seen in /proc for our channels */
 	int failed;		/* channels seen failed */
 	__u64 actions;
+	__u64 ns[20], n[20];	/* time and count per kind of action */
 };
 
 static __u64 rng_state;
@@ -433,7 +434,8 @@ static void episode(struct slot *slot, __u64 seed, __u64 dur_ns)
 	struct gen gens[4];
 	int ngen = 0, i, k;
 	struct ep e;
-	__u64 end = au_now_ns() + dur_ns;
+	__u64 end = au_now_ns() + dur_ns, t0;
+	int kind;
 
 	rng_state = seed | 1;
 	memset(&e, 0, sizeof(e));
@@ -465,7 +467,17 @@ static void episode(struct slot *slot, __u64 seed, __u64 dur_ns)
 		slot->actions++;
 		if (!e.attached && ep_new_channel(&e))
 			break;
-		switch (rnd_below(20)) {
+		if (rnd_below(8) == 0) {	/* a failed channel ignores us: move on, sometimes */
+			struct pollfd p = { .fd = e.ch.fd, .events = POLLIN };
+
+			if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR) && ep_new_channel(&e))
+				break;
+			for (k = 0; k < ngen; k++)
+				gens[k].id = e.ch.id;
+		}
+		kind = (int)rnd_below(20);
+		t0 = au_now_ns();
+		switch (kind) {
 		case 0: case 1: case 2: case 3:
 			legit(&e);
 			break;
@@ -576,6 +588,8 @@ static void episode(struct slot *slot, __u64 seed, __u64 dur_ns)
 				au_notify(e.ch.fd, (__u32)rnd_below(8));
 			break;
 		}
+		slot->ns[kind] += au_now_ns() - t0;
+		slot->n[kind]++;
 	}
 	/* Record what /proc says about our channels, then leave. */
 	{
@@ -690,10 +704,11 @@ static int probes(int ctl)
 	au_destroy(ctl, ch.id);
 	au_detach(&ch, 1);
 
-	/* P4: the to_user consumer index jumps past the producer; PRODUCE fills the ring. */
+	/* P4: the to_user consumer indices jump past the producer; PRODUCE fills a ring. */
 	if (au_channel_new(&ch, NULL))
 		return 1;
 	__atomic_store_n(ch.rx.normal.r.kconsumer, 1ULL << 40, __ATOMIC_RELEASE);
+	__atomic_store_n(ch.rx.express.r.kconsumer, 1ULL << 40, __ATOMIC_RELEASE);
 	memset(&req, 0, sizeof(req));
 	req.channel_id = ch.id;
 	req.mode = ARCHANGEL_LOADGEN_PRODUCE;
@@ -774,7 +789,8 @@ int main(int argc, char **argv)
 	struct { pid_t pid; __u64 deadline, killed_at; } kids[MAX_KIDS] = { { 0 } };
 	struct slot *slots;
 	long long errors = 0;
-	int failed = 0, episodes = 0, killed = 0, crashed = 0, ctl, i, status;
+	int failed = 0, episodes = 0, killed = 0, crashed = 0, ctl, i, k, status;
+	__u64 kind_ns[20] = { 0 }, kind_n[20] = { 0 };
 	__u64 seed, end, actions = 0;
 	struct sigaction sa;
 	const char *why;
@@ -823,6 +839,10 @@ int main(int argc, char **argv)
 					errors += slots[i].errors;
 					failed += slots[i].failed;
 					actions += slots[i].actions;
+					for (k = 0; k < 20; k++) {
+						kind_ns[k] += slots[i].ns[k];
+						kind_n[k] += slots[i].n[k];
+					}
 					destroy_slot(ctl, &slots[i]);
 					kids[i].pid = 0;
 				} else if (kids[i].killed_at && now - kids[i].killed_at > 30000000000ULL) {
@@ -869,6 +889,10 @@ int main(int argc, char **argv)
 	fprintf(stderr, "scribbler: %d episodes, %llu actions, %d killed at their deadline, %d died of a signal, "
 		"%lld errors counted, %d channels failed\n", episodes, (unsigned long long)actions, killed, crashed,
 		errors, failed);
+	fprintf(stderr, "scribbler: actions (kind count ms):");
+	for (k = 0; k < 20; k++)
+		fprintf(stderr, " %d:%llu/%llu", k, (unsigned long long)kind_n[k], (unsigned long long)kind_ns[k] / 1000000);
+	fprintf(stderr, "\n");
 	if (probes(ctl))
 		T_FAILF("garbage was not rejected after the storm");
 	if (clean_run(ctl))
