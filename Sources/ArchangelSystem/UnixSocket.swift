@@ -20,6 +20,13 @@ public final class UnixSocket: @unchecked Sendable {
         public var uid: UInt32
         /// Group id.
         public var gid: UInt32
+
+        /// Credentials as given.
+        public init(pid: Int32, uid: UInt32, gid: UInt32) {
+            self.pid = pid
+            self.uid = uid
+            self.gid = gid
+        }
     }
 
     init(adopting descriptor: Int32) { self.descriptor = descriptor }
