@@ -4,7 +4,9 @@ import Archangel
 public enum BenchSuite {
     /// What to run.
     public struct Options: Sendable {
-        /// Backend name; only `in-process` here until the other backends land.
+        /// Backend name: `in-process` (the bridge between two threads against
+        /// the plain ring), or `userspace` (the cross-process baselines and the
+        /// bridge's figures from ``crossProcessBridge``).
         public var backend: String = "in-process"
         /// Payload bytes for the small-message figures.
         public var payload: Int = 64
