@@ -97,6 +97,75 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/*
+ * Each side alone, per message: the kernel fills an empty ring (or FIFO)
+ * until it is full, then the user drains it; the user fills, then the kernel
+ * drains (SINK). Medians over runs, in ns per message.
+ */
+static void alone(struct au_channel *ch, int rw, __u32 size, int runs)
+{
+	double kp[64], uc[64], up[64], kc[64], rkp[64], ruc[64], rup[64], rkc[64];
+	struct archangel_loadgen_req req;
+	struct au_msg m;
+	__u64 t0, n, i;
+	int r, fl = fcntl(rw, F_GETFL);
+
+	for (r = 0; r < runs; r++) {
+		memset(&req, 0, sizeof(req));
+		req.channel_id = ch->id;
+		req.mode = ARCHANGEL_LOADGEN_PRODUCE;
+		req.size = size;
+		req.count = 1 << 30;
+		au_loadgen(ch->fd, &req);
+		n = req.done;
+		kp[r] = (double)req.elapsed_ns / n;
+		t0 = au_now_ns();
+		for (i = 0; i < n; i++) {
+			recv_one(ch, &m);
+			au_recv_done(ch, &m);
+		}
+		uc[r] = (double)(au_now_ns() - t0) / n;
+		t0 = au_now_ns();
+		for (n = 0; !au_send(ch, ARCHANGEL_MSG_STATS, (__u8)(n % 4), buf, size, NULL, 1); n++)
+			;
+		up[r] = (double)(au_now_ns() - t0) / n;
+		memset(&req, 0, sizeof(req));
+		req.channel_id = ch->id;
+		req.mode = ARCHANGEL_LOADGEN_SINK;
+		req.count = n;
+		au_loadgen(ch->fd, &req);
+		kc[r] = (double)req.elapsed_ns / (req.done ? req.done : 1);
+
+		fcntl(rw, F_SETFL, fl | O_NONBLOCK);
+		memset(&req, 0, sizeof(req));
+		req.mode = ARCHANGEL_LOADGEN_PRODUCE;
+		req.size = size;
+		req.count = 1 << 30;
+		au_loadgen(rw, &req);
+		n = req.done;
+		rkp[r] = (double)req.elapsed_ns / n;
+		t0 = au_now_ns();
+		for (i = 0; i < n; i++)
+			if (read(rw, buf, sizeof(buf)) != (ssize_t)size)
+				T_FAILF("read");
+		ruc[r] = (double)(au_now_ns() - t0) / n;
+		t0 = au_now_ns();
+		for (n = 0; write(rw, buf, size) == (ssize_t)size; n++)
+			;
+		rup[r] = (double)(au_now_ns() - t0) / n;
+		memset(&req, 0, sizeof(req));
+		req.mode = ARCHANGEL_LOADGEN_SINK;
+		req.count = n;
+		au_loadgen(rw, &req);
+		rkc[r] = (double)req.elapsed_ns / (req.done ? req.done : 1);
+		fcntl(rw, F_SETFL, fl);
+	}
+	printf("%-16s %6u  %8.0f + %-8.0f %8.0f + %-8.0f\n", "k->u alone", size, median(kp, runs), median(uc, runs),
+	       median(rkp, runs), median(ruc, runs));
+	printf("%-16s %6u  %8.0f + %-8.0f %8.0f + %-8.0f\n", "u->k alone", size, median(up, runs), median(kc, runs),
+	       median(rup, runs), median(rkc, runs));
+}
+
 static void row(const char *name, __u32 size, int kind, double ring_s, double rw_s, __u64 n, double *ratio)
 {
 	if (kind == RTT) {
@@ -151,6 +220,10 @@ int main(int argc, char **argv)
 				pass = 0;
 		}
 	}
+	printf("\neach side alone, ns per message (sender + receiver), medians:\n");
+	printf("%-16s %6s  %17s %17s\n", "what", "bytes", "ring", "read/write");
+	for (s = 0; s < 2; s++)
+		alone(&ch, rw, sizes[s], runs);
 	printf("bar: ring >= 10x read()/write() in throughput at 64 B: %s\n", pass ? "met" : "NOT met");
 	printf("user side: %llu data signals, %llu space signals, %llu sleeps, %llu NOTIFY ioctls\n",
 	       (unsigned long long)ch.st.data_signals, (unsigned long long)ch.st.space_signals,
