@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * archangel.h - internal declarations of archangel.ko.
+ * Internal declarations of archangel.ko.
  *
  * Lifetimes:
  *   struct ach_channel   kref: the channel table, each bound user file and
@@ -25,7 +25,6 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
-#include <linux/version.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include "archangel_uapi.h"
@@ -43,7 +42,11 @@
 #define ACH_NORMAL	0
 #define ACH_EXPRESS	1
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+/*
+ * Kernel API differences between the lines we build for (6.1, 6.12) are
+ * detected by Kbuild from the headers (ACH_HAVE_* below), not by version.
+ */
+#ifdef ACH_HAVE_VM_FLAGS_SET
 #define ach_vm_flags_set(vma, f)	vm_flags_set(vma, f)
 #define ach_vm_flags_clear(vma, f)	vm_flags_clear(vma, f)
 #else
@@ -94,8 +97,10 @@ struct ach_stats {
 };
 
 /* Single writer under the side's lock; /proc reads racily (see proc.c). */
-#define ach_count(st, field, n) \
-	WRITE_ONCE((st)->field, (st)->field + (n))
+static inline void ach_add(u64 *counter, u64 n)
+{
+	WRITE_ONCE(*counter, *counter + n);
+}
 
 /* The kernel's pool, lent to the user side (to_user). */
 struct ach_lender {
@@ -131,7 +136,7 @@ struct ach_block {
 };
 
 struct ach_tx {
-	spinlock_t lock;
+	spinlock_t lock;		/* serializes kernel senders */
 	struct ach_rprod lane[2];
 	struct ach_lender pool;
 	u64 sequence;
@@ -140,7 +145,7 @@ struct ach_tx {
 };
 
 struct ach_rx {
-	spinlock_t lock;
+	spinlock_t lock;		/* serializes kernel receivers */
 	struct ach_rcons lane[2];
 	struct ach_borrower pool;
 	struct ach_stats st;
@@ -156,11 +161,11 @@ struct ach_channel {
 	struct ach_tx tx;
 	struct ach_rx rx;
 
-	struct mutex lock;
+	struct mutex lock;	/* attach/detach, eventfds, shm */
 	struct file *user;	/* the bound user file, under lock */
 	struct ach_shm *shm;	/* under lock */
 
-	spinlock_t efd_lock;
+	spinlock_t efd_lock;	/* protects the two contexts below */
 	struct eventfd_ctx *data_efd;
 	struct eventfd_ctx *space_efd;
 

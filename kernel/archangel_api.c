@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * archangel_api.c - the seed's in-kernel API (include/archangel_comm.h).
+ * The seed's in-kernel API (include/archangel_comm.h).
  *
  * Each call looks the channel up by id and holds a reference for its
  * duration, so a concurrent destroy cannot free it underneath.

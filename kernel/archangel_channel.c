@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * archangel_channel.c - the channel table, channel layout, create/destroy.
+ * The channel table, channel layout, create/destroy.
  *
  * The layout is computed exactly as ChannelLayout(configuration:channelID:)
  * in Sources/ArchangelCore/ChannelLayout.swift, so that Swift's
@@ -496,7 +496,8 @@ u32 ach_channel_count(void)
 
 	spin_lock_irqsave(&ach_table_lock, flags);
 	for (i = 0; i < ach_max_channels; i++)
-		n += ach_table[i] != NULL;
+		if (ach_table[i])
+			n++;
 	spin_unlock_irqrestore(&ach_table_lock, flags);
 	return n;
 }
@@ -508,7 +509,7 @@ u32 ach_channel_count(void)
  */
 void ach_channel_fail(struct ach_channel *ch, struct ach_stats *st)
 {
-	ach_count(st, errors, 1);
+	ach_add(&st->errors, 1);
 	if (!READ_ONCE(ch->failed)) {
 		WRITE_ONCE(ch->failed, true);
 		pr_warn_ratelimited("archangel: channel %u: user memory failed a check; channel failed\n",

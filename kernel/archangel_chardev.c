@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * archangel_chardev.c - /dev/archangel: open/release/ioctl/mmap/poll.
+ * /dev/archangel: open/release/ioctl/mmap/poll.
  *
  * Each open file is unbound until ARCHANGEL_IOC_CREATE with
  * ARCHANGEL_CREATE_ATTACH or ARCHANGEL_IOC_ATTACH binds it to one channel
@@ -55,6 +55,7 @@ static struct ach_channel *ach_file_channel(struct file *file)
 {
 	struct ach_file *af = file->private_data;
 
+	/* Pairs with smp_store_release() in ach_bind(). */
 	return smp_load_acquire(&af->ch);
 }
 
@@ -70,10 +71,11 @@ static int ach_bind(struct ach_file *af, struct file *file,
 	else
 		ch->user = file;
 	mutex_unlock(&ch->lock);
-	if (!err)
-		/* Pairs with smp_load_acquire() in ach_file_channel(). */
-		smp_store_release(&af->ch, ch);
-	return err;
+	if (err)
+		return err;
+	/* Pairs with smp_load_acquire() in ach_file_channel(). */
+	smp_store_release(&af->ch, ch);
+	return 0;
 }
 
 static bool ach_zero(const void *p, size_t n)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * archangel_loadgen.c - the in-kernel load generator (ARCHANGEL_IOC_LOADGEN)
+ * The in-kernel load generator (ARCHANGEL_IOC_LOADGEN)
  * and /dev/archangel_rw, the read()/write() baseline it is compared with.
  *
  * Both run in the calling thread: the ioctl returns when `count` messages
@@ -18,8 +18,7 @@
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
-#include <linux/version.h>
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#ifdef ACH_HAVE_LINUX_UNALIGNED_H
 #include <linux/unaligned.h>
 #else
 #include <asm/unaligned.h>
@@ -148,7 +147,7 @@ struct ach_rw_fifo {
 };
 
 struct ach_rw_file {
-	spinlock_t lock;
+	spinlock_t lock;	/* protects both FIFOs */
 	wait_queue_head_t wq;	/* any FIFO changed */
 	struct ach_rw_fifo fifo[2];	/* ACH_TO_USER: read(); ACH_TO_KERNEL */
 	bool loopback;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * archangel_main.c - module init and exit of archangel.ko.
+ * Module init and exit of archangel.ko.
  *
  * Archangel is a kernel <-> userspace message bridge: lock-free SPSC rings
  * in memory shared through /dev/archangel, a buffer pool for large payloads,

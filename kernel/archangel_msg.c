@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * archangel_msg.c - messages on a channel: the kernel's sender of to_user
+ * Messages on a channel: the kernel's sender of to_user
  * and receiver of to_kernel, with lanes, the pool, wake-ups and waits.
  *
  * Mirrors MessageSender.trySend and MessageReceiver.deliver in
@@ -27,7 +27,7 @@ void ach_signal_user(struct ach_channel *ch, bool data)
 	spin_lock_irqsave(&ch->efd_lock, flags);
 	ctx = data ? ch->data_efd : ch->space_efd;
 	if (ctx) {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+#ifdef ACH_HAVE_EVENTFD_SIGNAL_NO_COUNT
 		eventfd_signal(ctx);
 #else
 		eventfd_signal(ctx, 1);
@@ -80,7 +80,7 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 	if (err)
 		goto out_unlock;
 	if (size > tx->max_payload) {
-		ach_count(&tx->st, rejected, 1);
+		ach_add(&tx->st.rejected, 1);
 		err = -EMSGSIZE;
 		goto out_unlock;
 	}
@@ -100,7 +100,7 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 				mflags |= ARCHANGEL_MSG_F_COPIED;
 			} else {
 				if (count_full)
-					ach_count(&tx->st, queue_full, 1);
+					ach_add(&tx->st.queue_full, 1);
 				block->lane = -1;
 				err = -EAGAIN;
 				goto out_unlock;
@@ -110,7 +110,7 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 	body = via_pool ? segs * sizeof(struct archangel_pool_desc) : size;
 	length = ARCHANGEL_MSG_HEADER_SIZE + extra + body;
 	if (length > p->max_record) {
-		ach_count(&tx->st, rejected, 1);
+		ach_add(&tx->st.rejected, 1);
 		err = -EMSGSIZE;
 		goto out_unlock;
 	}
@@ -120,7 +120,7 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 		if (ach_rprod_refresh(&tx->lane[lane ^ 1]))
 			goto out_fail;
 		if (count_full)
-			ach_count(&tx->st, queue_full, 1);
+			ach_add(&tx->st.queue_full, 1);
 		block->lane = lane;
 		block->length = length;
 		goto out_unlock;
@@ -145,12 +145,12 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 			memcpy(cursor + i * sizeof(d), &d, sizeof(d));
 			off += d.length;
 		}
-		ach_count(&tx->st, pool_transfers, 1);
+		ach_add(&tx->st.pool_transfers, 1);
 	} else {
 		if (size)
 			memcpy(cursor, data, size);
 		if (mflags & ARCHANGEL_MSG_F_COPIED)
-			ach_count(&tx->st, copy_fallbacks, 1);
+			ach_add(&tx->st.copy_fallbacks, 1);
 	}
 	h.magic = ARCHANGEL_MSG_MAGIC;
 	h.type = type;
@@ -161,14 +161,14 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 	h.timestamp = ktime_get_ns();
 	memcpy(rec, &h, sizeof(h));
 	ach_rprod_commit(p, length);
-	ach_count(&tx->st, messages_sent, 1);
-	ach_count(&tx->st, bytes_sent, size);
+	ach_add(&tx->st.messages_sent, 1);
+	ach_add(&tx->st.bytes_sent, size);
 
 	if (ach_rprod_publish(p)) {
-		ach_count(&tx->st, notify_sent, 1);
+		ach_add(&tx->st.notify_sent, 1);
 		ach_signal_user(ch, true);
 	} else {
-		ach_count(&tx->st, notify_suppressed, 1);
+		ach_add(&tx->st.notify_suppressed, 1);
 	}
 	/* The (E) fence in ach_rprod_publish() orders waitqueue_active(). */
 	if (waitqueue_active(&ch->poll_wq))
@@ -217,7 +217,7 @@ long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
 	if (ready < 0)
 		ach_channel_fail(ch, &tx->st);
 	else if (!ready)
-		ach_count(&tx->st, waits, 1);
+		ach_add(&tx->st.waits, 1);
 	spin_unlock_irqrestore(&tx->lock, flags);
 
 	if (!ready && !ach_state_error(ch) &&
@@ -393,7 +393,7 @@ int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 		wake = ach_give_back(rx, lane, &r, n);
 		if (wake < 0)
 			goto out_fail;
-		ach_count(&rx->st, pool_transfers, 1);
+		ach_add(&rx->st.pool_transfers, 1);
 	} else {
 		total = r.payload_len;
 		if (total > max_size) {
@@ -411,13 +411,13 @@ int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 		msg->timestamp = r.hdr.timestamp;
 		msg->correlation = r.correlation;
 	}
-	ach_count(&rx->st, messages_received, 1);
-	ach_count(&rx->st, bytes_received, total);
+	ach_add(&rx->st.messages_received, 1);
+	ach_add(&rx->st.bytes_received, total);
 	ret = total;
 
 out_wake:
 	if (wake) {
-		ach_count(&rx->st, notify_sent, 1);
+		ach_add(&rx->st.notify_sent, 1);
 		ach_signal_user(ch, false);
 	}
 	if (wq_has_sleeper(&ch->poll_wq))
@@ -452,7 +452,7 @@ long ach_recv_wait(struct ach_channel *ch, long timeout, bool interruptible)
 	wake = ach_rcons_release(&rx->lane[ACH_EXPRESS]);
 	wake |= ach_rcons_release(&rx->lane[ACH_NORMAL]);
 	if (wake) {
-		ach_count(&rx->st, notify_sent, 1);
+		ach_add(&rx->st.notify_sent, 1);
 		ach_signal_user(ch, false);
 	}
 	ach_need_raise(&rx->lane[ACH_EXPRESS].need_wakeup);
@@ -464,7 +464,7 @@ long ach_recv_wait(struct ach_channel *ch, long timeout, bool interruptible)
 	if (ready < 0 || more < 0)
 		ach_channel_fail(ch, &rx->st);
 	else if (!ready && !more)
-		ach_count(&rx->st, waits, 1);
+		ach_add(&rx->st.waits, 1);
 	ready = ready || more;
 	spin_unlock_irqrestore(&rx->lock, flags);
 
@@ -534,6 +534,7 @@ void ach_recover_user_returns(struct ach_channel *ch)
 	intent = smp_load_acquire((u64 *)(base + po->return_intent));
 	lane = intent & ARCHANGEL_INTENT_EXPRESS ? &ch->off.to_user.express :
 						   &ch->off.to_user.normal;
+	/* (B)-like: the user's last consumer store, released with (C). */
 	consumer = smp_load_acquire((u64 *)(base + lane->consumer));
 	producer = READ_ONCE(*(u64 *)(base + po->returns.producer));
 	dist = (u32)(intent >> 32) - (u32)producer;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * archangel_pool.c - channel memory and the buffer pools.
+ * Channel memory and the buffer pools.
  *
  * Buffer pools come from dma_alloc_coherent() against a platform device the
  * module registers (64-bit DMA mask), so a device could read and write them

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * archangel_proc.c - /proc/archangel/comm and /proc/archangel/pool.
+ * /proc/archangel/comm and /proc/archangel/pool.
  *
  * /proc/archangel/comm prints the text format of docs/statistics.md, byte
  * for byte what StatisticsReport.text prints in Swift (and what

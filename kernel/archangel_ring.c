@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * archangel_ring.c - record rings and return rings, kernel side.
+ * Record rings and return rings, kernel side.
  *
  * The diagram and the barrier letters are in archangel_ring.h and
  * docs/memory-ordering.md. Every site below says which barrier it is and
@@ -219,6 +219,7 @@ int ach_rcons_peek(struct ach_rcons *c, struct ach_record *r)
 	for (;;) {
 		u64 avail, pos, tail, size, stride, producer;
 		struct archangel_msg_header *h = &r->hdr;
+		bool express;
 		u32 len;
 
 		if (c->consumer == c->cached_producer) {
@@ -261,8 +262,8 @@ int ach_rcons_peek(struct ach_rcons *c, struct ach_record *r)
 		if (h->type < ARCHANGEL_MSG_TYPE_MIN ||
 		    h->type > ARCHANGEL_MSG_TYPE_MAX)
 			return -EPROTO;
-		if (h->priority > ARCHANGEL_PRIORITY_MAX ||
-		    (h->priority >= ARCHANGEL_PRIORITY_HIGH) != c->express)
+		express = h->priority >= ARCHANGEL_PRIORITY_HIGH;
+		if (h->priority > ARCHANGEL_PRIORITY_MAX || express != c->express)
 			return -EPROTO;
 		if (h->flags & ~ARCHANGEL_MSG_F_KNOWN)
 			return -EPROTO;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * archangel_ring.h - the kernel's half of the Archangel rings.
+ * The kernel's half of the Archangel rings.
  *
  * Same protocol as the Swift reference (ArchangelCore/RecordRing*.swift,
  * IndexRing.swift, RingIndices.swift) and the same barrier letters as

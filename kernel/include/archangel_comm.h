@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * archangel_comm.h - the in-kernel API of archangel.ko, as the seed's API
+ * The in-kernel API of archangel.ko, as the seed's API
  * reference names it. Build against it with archangel's Module.symvers in
  * KBUILD_EXTRA_SYMBOLS (see kernel/examples/).
  *
