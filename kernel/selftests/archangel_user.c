@@ -30,7 +30,10 @@
 #define load_relaxed(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
 #define full_fence()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
 /* After copying shared bytes into a local: use the copy, never re-read. */
-#define compiler_barrier()	__asm__ __volatile__("" ::: "memory")
+static inline void compiler_barrier(void)
+{
+	__asm__ __volatile__("" ::: "memory");
+}
 
 static __u64 stride_of(__u64 size) { return (size + ARCHANGEL_RECORD_ALIGN - 1) & ~(__u64)(ARCHANGEL_RECORD_ALIGN - 1); }
 static int is_pow2(__u64 x) { return x && !(x & (x - 1)); }
@@ -312,8 +315,10 @@ static int sender_bind(struct au_channel *ch)
 	tx->returns.consumer = load_relaxed(tx->returns.r.kconsumer);
 	tx->returns.wake_episode = load_relaxed(tx->returns.r.kneed_wakeup) >> 1;
 	store_relaxed(tx->returns.r.kneed_wakeup, need_lower(tx->returns.wake_episode));
-	/* What is in flight: unconsumed records, returns not drained yet, and a
-	 * return the kernel staged (intent) but has not published. */
+	/*
+	 * What is in flight: unconsumed records, returns not drained yet, and a
+	 * return the kernel staged (intent) but has not published.
+	 */
 	scan_lent(tx, &tx->express);
 	scan_lent(tx, &tx->normal);
 	/* (B) pairs with (A) */
@@ -651,54 +656,62 @@ static int wait_fd(int fd, int timeout_ms, __u64 *wakeups, __u64 *signals)
 	return 1;
 }
 
-int au_wait_space(struct au_channel *ch, int timeout_ms)
+/* Waits for the kernel to return pool buffers (to_kernel return ring). */
+static int wait_pool(struct au_channel *ch, int timeout_ms)
 {
-	struct au_sender *tx = &ch->tx;
+	struct au_icons *ret = &ch->tx.returns;
 	int r;
 
+	if (!ch->tx.count)
+		return 1;
+	store_relaxed(ret->r.kneed_wakeup, need_raise(&ret->wake_episode));
+	/* (F) pairs with the kernel receiver's (E) after it publishes returns. */
+	full_fence();
+	/* (B) pairs with (A) */
+	if (load_acquire(ret->r.kproducer) != ret->consumer) {
+		store_relaxed(ret->r.kneed_wakeup, need_lower(ret->wake_episode));
+		return 1;
+	}
+	ch->st.waits++;
+	r = wait_fd(ch->space_efd, timeout_ms, &ch->st.wakeups, &ch->st.space_signals);
+	store_relaxed(ret->r.kneed_wakeup, need_lower(ret->wake_episode));
+	return r;
+}
+
+/* Waits for room on the lane the last send found full. */
+static int wait_ring(struct au_channel *ch, int timeout_ms)
+{
+	struct au_sender *tx = &ch->tx;
+	struct au_prod *p = tx->blocked_express ? &tx->express : &tx->normal;
+	__u64 stride = stride_of(tx->blocked_length), tail = p->r.size - (p->producer & p->r.mask);
+	__u64 needed = stride > tail ? tail + stride : stride, c;
+	int r;
+
+	store_relaxed(p->r.kneed_space, need_raise(&p->space_episode));
+	/* (H) pairs with (G): the flag is visible before we re-read the consumer index. */
+	full_fence();
+	/* (D) pairs with (C) */
+	c = load_acquire(p->r.kconsumer);
+	if (!index_ok(c, p->cached_consumer, p->published)) {
+		store_relaxed(p->r.kneed_space, need_lower(p->space_episode));
+		return au_fail(ch);
+	}
+	p->cached_consumer = c;
+	if (p->producer + needed - c <= p->r.size) {
+		store_relaxed(p->r.kneed_space, need_lower(p->space_episode));
+		return 1;
+	}
+	ch->st.waits++;
+	r = wait_fd(ch->space_efd, timeout_ms, &ch->st.wakeups, &ch->st.space_signals);
+	store_relaxed(p->r.kneed_space, need_lower(p->space_episode));
+	return r;
+}
+
+int au_wait_space(struct au_channel *ch, int timeout_ms)
+{
 	if (ch->failed)
 		return -EBADMSG;
-	if (tx->blocked_on_pool) {
-		struct au_icons *ret = &tx->returns;
-
-		if (!tx->count)
-			return 1;
-		store_relaxed(ret->r.kneed_wakeup, need_raise(&ret->wake_episode));
-		/* (F) pairs with the kernel receiver's (E) after it publishes returns. */
-		full_fence();
-		/* (B) pairs with (A) */
-		if (load_acquire(ret->r.kproducer) != ret->consumer) {
-			store_relaxed(ret->r.kneed_wakeup, need_lower(ret->wake_episode));
-			return 1;
-		}
-		ch->st.waits++;
-		r = wait_fd(ch->space_efd, timeout_ms, &ch->st.wakeups, &ch->st.space_signals);
-		store_relaxed(ret->r.kneed_wakeup, need_lower(ret->wake_episode));
-		return r;
-	} else {
-		struct au_prod *p = tx->blocked_express ? &tx->express : &tx->normal;
-		__u64 stride = stride_of(tx->blocked_length), tail = p->r.size - (p->producer & p->r.mask);
-		__u64 needed = stride > tail ? tail + stride : stride, c;
-
-		store_relaxed(p->r.kneed_space, need_raise(&p->space_episode));
-		/* (H) pairs with (G): the flag is visible before we re-read the consumer index. */
-		full_fence();
-		/* (D) pairs with (C) */
-		c = load_acquire(p->r.kconsumer);
-		if (!index_ok(c, p->cached_consumer, p->published)) {
-			store_relaxed(p->r.kneed_space, need_lower(p->space_episode));
-			return au_fail(ch);
-		}
-		p->cached_consumer = c;
-		if (p->producer + needed - c <= p->r.size) {
-			store_relaxed(p->r.kneed_space, need_lower(p->space_episode));
-			return 1;
-		}
-		ch->st.waits++;
-		r = wait_fd(ch->space_efd, timeout_ms, &ch->st.wakeups, &ch->st.space_signals);
-		store_relaxed(p->r.kneed_space, need_lower(p->space_episode));
-		return r;
-	}
+	return ch->tx.blocked_on_pool ? wait_pool(ch, timeout_ms) : wait_ring(ch, timeout_ms);
 }
 
 int au_send_wait(struct au_channel *ch, __u8 type, __u8 priority, const void *payload, __u32 n,

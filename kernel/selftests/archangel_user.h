@@ -219,8 +219,10 @@ long au_pattern_check(const void *src, __u32 n, __u64 i);
 __u64 au_now_ns(void);
 /* Reads a whole file into a malloc'd NUL-terminated buffer; NULL on error. */
 char *au_read_file(const char *path);
-/* From /proc/archangel/comm: the value of key on channel id's direction line
- * ("to_user" or "to_kernel"), or -1 if absent. */
+/*
+ * From /proc/archangel/comm: the value of key on channel id's direction line
+ * ("to_user" or "to_kernel"), or -1 if absent.
+ */
 long long au_proc_value(const char *text, __u32 id, const char *direction, const char *key);
 /* "active" / "failed" state of channel id: 1 active, 0 failed, -1 absent. */
 int au_proc_active(const char *text, __u32 id);

@@ -248,15 +248,35 @@ static void bad_record(struct ep *e)
 	int i;
 
 	switch (rnd_below(14)) {
-	case 0: h.magic = (__u32)rnd(); break;
-	case 1: h.type = rnd() & 1 ? 0 : 8 + rnd_below(248); break;
-	case 2: h.priority = p == &tx->express ? rnd_below(2) : 2 + rnd_below(254); break;
-	case 3: h.flags = 1U << (4 + rnd_below(12)); break;
-	case 4: h.flags = ARCHANGEL_MSG_F_PAD; h.size = (__u32)rnd_val(); break;	/* pad, wrong size */
-	case 5: h.size = (__u32)rnd_below(ARCHANGEL_MSG_HEADER_SIZE); break;
-	case 6: h.size = (__u32)rnd_val(); break;
-	case 7: h.flags = ARCHANGEL_MSG_F_CORRELATED; h.size = ARCHANGEL_MSG_HEADER_SIZE + rnd_below(8); break;
-	case 8: advance = rnd_val(); break;	/* producer index out of range */
+	case 0:
+		h.magic = (__u32)rnd();
+		break;
+	case 1:
+		h.type = rnd() & 1 ? 0 : 8 + rnd_below(248);
+		break;
+	case 2:
+		h.priority = p == &tx->express ? rnd_below(2) : 2 + rnd_below(254);
+		break;
+	case 3:
+		h.flags = 1U << (4 + rnd_below(12));
+		break;
+	case 4:	/* pad, wrong size */
+		h.flags = ARCHANGEL_MSG_F_PAD;
+		h.size = (__u32)rnd_val();
+		break;
+	case 5:
+		h.size = (__u32)rnd_below(ARCHANGEL_MSG_HEADER_SIZE);
+		break;
+	case 6:
+		h.size = (__u32)rnd_val();
+		break;
+	case 7:
+		h.flags = ARCHANGEL_MSG_F_CORRELATED;
+		h.size = ARCHANGEL_MSG_HEADER_SIZE + rnd_below(8);
+		break;
+	case 8:	/* producer index out of range */
+		advance = rnd_val();
+		break;
 	default: /* pool descriptors out of range, duplicated or not lent */
 		h.flags = ARCHANGEL_MSG_F_DMA;
 		for (i = 0; i < 4; i++) {
@@ -264,12 +284,24 @@ static void bad_record(struct ep *e)
 			d[i].length = (__u32)rnd_below(tx->buffer_size + 2);
 		}
 		switch (rnd_below(6)) {
-		case 0: d[rnd_below(4)].buffer = (__u32)rnd_val(); break;
-		case 1: d[rnd_below(4)].offset = (__u32)rnd_val(); break;
-		case 2: d[rnd_below(4)].length = (__u32)rnd_val(); break;
-		case 3: d[rnd_below(4)].reserved = 1 + (__u32)rnd_below(100); break;
-		case 4: d[1].buffer = d[0].buffer; break;
-		default: h.size = ARCHANGEL_MSG_HEADER_SIZE + 16 * (__u32)rnd_below(300) + rnd_below(16); break;
+		case 0:
+			d[rnd_below(4)].buffer = (__u32)rnd_val();
+			break;
+		case 1:
+			d[rnd_below(4)].offset = (__u32)rnd_val();
+			break;
+		case 2:
+			d[rnd_below(4)].length = (__u32)rnd_val();
+			break;
+		case 3:
+			d[rnd_below(4)].reserved = 1 + (__u32)rnd_below(100);
+			break;
+		case 4:
+			d[1].buffer = d[0].buffer;
+			break;
+		default:
+			h.size = ARCHANGEL_MSG_HEADER_SIZE + 16 * (__u32)rnd_below(300) + rnd_below(16);
+			break;
 		}
 		memcpy(rec + ARCHANGEL_MSG_HEADER_SIZE, d, sizeof(d));
 		break;
@@ -329,11 +361,21 @@ static void random_ioctl(struct ep *e)
 			cmd = (unsigned long)rnd();
 	}
 	switch (rnd_below(6)) {
-	case 0: ptr = 0; break;
-	case 1: ptr = 1 + rnd_below(4096); break;
-	case 2: ptr = 0xffff888000000000UL + rnd_below(1UL << 30); break;	/* a kernel address */
-	case 3: ptr = (unsigned long)e->ch.base; break;	/* the read-only header */
-	default: ptr = (unsigned long)arg; break;
+	case 0:
+		ptr = 0;
+		break;
+	case 1:
+		ptr = 1 + rnd_below(4096);
+		break;
+	case 2:	/* a kernel address */
+		ptr = 0xffff888000000000UL + rnd_below(1UL << 30);
+		break;
+	case 3:	/* the read-only header */
+		ptr = (unsigned long)e->ch.base;
+		break;
+	default:
+		ptr = (unsigned long)arg;
+		break;
 	}
 	if (cmd == ARCHANGEL_IOC_CREATE && ptr == (unsigned long)arg) {
 		struct archangel_create_req *c = (void *)arg;
@@ -359,10 +401,19 @@ static void random_mmap(struct ep *e)
 		e->extra = NULL;
 	}
 	switch (rnd_below(4)) {
-	case 0: off = rnd_below(total / 4096 + 4) * 4096; break;
-	case 1: off = ARCHANGEL_MMAP_OFF_SHARED + rnd_below(64) * 4096; break;
-	case 2: off = (rnd() & ~4095ULL) >> (rnd_below(20)); off &= ~4095ULL; break;
-	default: off = e->attached ? e->ch.off.to_user.pool.buffers : 0; break;
+	case 0:
+		off = rnd_below(total / 4096 + 4) * 4096;
+		break;
+	case 1:
+		off = ARCHANGEL_MMAP_OFF_SHARED + rnd_below(64) * 4096;
+		break;
+	case 2:
+		off = (rnd() & ~4095ULL) >> (rnd_below(20));
+		off &= ~4095ULL;
+		break;
+	default:
+		off = e->attached ? e->ch.off.to_user.pool.buffers : 0;
+		break;
 	}
 	len = (1 + rnd_below(rnd() & 1 ? 8 : total / 4096 + 4)) * 4096;
 	p = mmap(NULL, len, prots[rnd_below(5)], rnd() & 7 ? MAP_SHARED : MAP_PRIVATE,
@@ -534,7 +585,8 @@ static void episode(struct slot *slot, __u64 seed, __u64 dur_ns)
 			for (k = 0; k < ngen; k++)
 				gens[k].id = e.ch.id;
 			break;
-		case 16: {	/* eventfd registrations: wrong kinds of fd, closed ones */
+		case 16:	/* eventfd registrations: wrong kinds of fd, closed ones */
+			{;
 			int bogus[] = { e.ch.fd, e.ctl, 999, -1, -2, e.rw };
 
 			au_set_eventfds(e.ch.fd, bogus[rnd_below(6)], bogus[rnd_below(6)]);
@@ -546,7 +598,8 @@ static void episode(struct slot *slot, __u64 seed, __u64 dur_ns)
 			}
 			break;
 		}
-		case 17: {	/* the shared region */
+		case 17:	/* the shared region */
+			{;
 			__u64 size = rnd() & 1 ? 4096 * (1 + rnd_below(32)) : rnd_val();
 
 			if (e.shm) {
@@ -569,7 +622,8 @@ static void episode(struct slot *slot, __u64 seed, __u64 dur_ns)
 				scribble(e.shm + rnd_below(e.shm_len), 1);
 			break;
 		}
-		case 18: {	/* the read()/write() device */
+		case 18:	/* the read()/write() device */
+			{;
 			unsigned char buf[512];
 			__u32 v = (__u32)rnd_below(2);
 
@@ -886,9 +940,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < 1024; i++)
 		au_destroy(ctl, (__u32)i);
 
-	fprintf(stderr, "scribbler: %d episodes, %llu actions, %d killed at their deadline, %d died of a signal, "
-		"%lld errors counted, %d channels failed\n", episodes, (unsigned long long)actions, killed, crashed,
-		errors, failed);
+	fprintf(stderr, "scribbler: %d episodes, %llu actions, %d killed at their deadline, %d died of a signal\n",
+		episodes, (unsigned long long)actions, killed, crashed);
+	fprintf(stderr, "scribbler: %lld errors counted, %d channels failed\n", errors, failed);
 	fprintf(stderr, "scribbler: actions (kind count ms):");
 	for (k = 0; k < 20; k++)
 		fprintf(stderr, " %d:%llu/%llu", k, (unsigned long long)kind_n[k], (unsigned long long)kind_ns[k] / 1000000);
