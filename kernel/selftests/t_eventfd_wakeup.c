@@ -8,6 +8,9 @@
  *     messages, at most one per announced sleep and lane.
  *  4. The to_kernel side: a sender waiting for room on a full ring is woken
  *     through the space eventfd when the kernel consumes.
+ *  5. A user that re-attaches continues the sleep counter from the shared
+ *     word, and the kernel (which remembers the last word it signalled)
+ *     still wakes each new sleep.
  */
 #include "t_common.h"
 
@@ -60,7 +63,7 @@ int main(void)
 	pthread_t thread;
 	__u64 t0, count, waits0, sig0, n, sent, sunk;
 	unsigned char payload[64] = { 0 };
-	int err, r;
+	int err, r, k;
 
 	t_init("t_eventfd_wakeup");
 	err = au_channel_new(&ch, NULL);
@@ -134,6 +137,31 @@ int main(void)
 	req.mode = ARCHANGEL_LOADGEN_SINK;
 	req.count = sent + 1 - sunk;
 	EXPECT_OK(au_loadgen(ch.fd, &req));
+
+	/* 5. Sleep, re-attach, sleep again: every sleep is signalled. */
+	for (k = 0; k < 4; k++) {
+		__u32 id = ch.id;
+		int fd;
+
+		au_detach(&ch, 1);
+		fd = au_open();
+		CHECK(fd >= 0, "open");
+		err = au_attach(&ch, fd, id, 1);
+		CHECK(!err, "re-attach %d: %s", k, strerror(-err));
+		memset(&d, 0, sizeof(d));
+		d.ch = &ch;
+		d.delay_ms = 100;
+		d.req.channel_id = ch.id;
+		d.req.mode = ARCHANGEL_LOADGEN_PRODUCE;
+		d.req.size = 8;
+		d.req.count = 1;
+		pthread_create(&thread, NULL, delayed_produce, &d);
+		r = au_wait_data(&ch, 5000);
+		pthread_join(thread, NULL);
+		CHECK(r == 1 && ch.st.data_signals == 1, "sleep %d after re-attach: %d, %llu signals", k, r,
+		      (unsigned long long)ch.st.data_signals);
+		drain(&ch, 1, 0);
+	}
 
 	CHECK(t_proc(ch.id, "to_user", "errors") == 0 && t_proc(ch.id, "to_kernel", "errors") == 0, "errors");
 	EXPECT_OK(au_destroy(ch.fd, ch.id));
