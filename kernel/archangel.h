@@ -55,6 +55,7 @@
 #endif
 
 extern unsigned int ach_max_channels;
+extern unsigned int ach_spin_us;
 extern struct workqueue_struct *ach_wq;
 
 /* One backing allocation: DMA coherent memory or vmalloc_user() pages. */
@@ -140,6 +141,7 @@ struct ach_tx {
 	struct ach_rprod lane[2];
 	struct ach_lender pool;
 	u64 sequence;
+	u64 batch_ts;		/* clock read once per publication, 0: none yet */
 	u32 max_payload;
 	struct ach_stats st;
 };
@@ -223,13 +225,14 @@ struct ach_msg {
 };
 
 int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
-	     u32 size, const u64 *correlation, bool count_full,
+	     u32 size, const u64 *correlation, bool count_full, bool publish,
 	     struct ach_block *block);
+void ach_publish(struct ach_channel *ch);
 long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
 		   long timeout, bool interruptible);
 int ach_send_timeout(struct ach_channel *ch, u8 type, u8 priority,
 		     const void *data, u32 size, const u64 *correlation,
-		     long timeout, bool interruptible);
+		     bool publish, long timeout, bool interruptible);
 int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 	     u32 max_size);
 long ach_recv_wait(struct ach_channel *ch, long timeout, bool interruptible);

@@ -56,7 +56,7 @@ int archangel_comm_send_message_timeout(u32 channel_id,
 		err = -EINVAL;
 	else
 		err = ach_send_timeout(ch, type, priority, data, size, NULL,
-				       timeout_jiffies, true);
+				       true, timeout_jiffies, true);
 	ach_channel_put(ch);
 	return err;
 }

@@ -25,15 +25,28 @@
 #endif
 #include "archangel.h"
 
-/* Message @seq of PRODUCE: byte j = (seq + j) & 0xff, seq over bytes 0-7. */
-static void ach_loadgen_fill(u8 *buf, u32 size, u64 seq)
-{
-	u32 j;
+/* ARCHANGEL_LOADGEN_BATCH publishes this many at a time (one (E) fence). */
+#define ACH_LOADGEN_BATCH	64
 
-	for (j = 0; j < size; j++)
-		buf[j] = (u8)(seq + j);
-	if (size >= 8)
-		put_unaligned_le64(seq, buf);
+/*
+ * PRODUCE payloads: byte j of message seq is (seq + j) & 0xff, with seq
+ * over bytes 0-7. A pattern of size + 256 bytes (byte k = k & 0xff) holds
+ * every message at offset seq & 0xff, so no message is filled byte by byte.
+ */
+static u8 *ach_pattern_alloc(u32 size)
+{
+	u8 *pat = kvmalloc(size + 256 + 8, GFP_KERNEL);
+	u32 k;
+
+	if (pat)
+		for (k = 0; k < size + 256 + 8; k++)
+			pat[k] = (u8)k;
+	return pat;
+}
+
+static u8 *ach_pattern_at(u8 *pat, u64 seq)
+{
+	return pat + (seq & 0xff);
 }
 
 static int ach_loadgen_check(const struct archangel_loadgen_req *req)
@@ -62,8 +75,10 @@ long ach_loadgen_channel(struct ach_channel *ch,
 			 struct archangel_loadgen_req *req)
 {
 	bool block = req->flags & ARCHANGEL_LOADGEN_BLOCK;
+	bool batch = req->flags & ARCHANGEL_LOADGEN_BATCH;
 	long timeout = block ? MAX_SCHEDULE_TIMEOUT : 0;
 	struct ach_msg msg;
+	u8 saved[8];
 	u32 cap;
 	u64 i, t0;
 	long err;
@@ -81,7 +96,10 @@ long ach_loadgen_channel(struct ach_channel *ch,
 	} else {
 		cap = ach_dir_max_payload(&ch->off.to_kernel);
 	}
-	buf = kvmalloc(max(cap, 8U), GFP_KERNEL);
+	if (req->mode == ARCHANGEL_LOADGEN_PRODUCE)
+		buf = ach_pattern_alloc(cap);
+	else
+		buf = kvmalloc(max(cap, 8U), GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 
@@ -91,12 +109,22 @@ long ach_loadgen_channel(struct ach_channel *ch,
 		int n;
 
 		switch (req->mode) {
-		case ARCHANGEL_LOADGEN_PRODUCE:
-			ach_loadgen_fill(buf, req->size, i);
+		case ARCHANGEL_LOADGEN_PRODUCE: {
+			u8 *p = ach_pattern_at(buf, i);
+
+			if (req->size >= 8) {
+				memcpy(saved, p, 8);
+				put_unaligned_le64(i, p);
+			}
 			err = ach_send_timeout(ch, ARCHANGEL_MSG_TYPE_MIN + i % 7,
-					       i % 4, buf, req->size, NULL,
+					       i % 4, p, req->size, NULL,
+					       !batch || i % ACH_LOADGEN_BATCH ==
+					       ACH_LOADGEN_BATCH - 1,
 					       timeout, true);
+			if (req->size >= 8)
+				memcpy(p, saved, 8);
 			break;
+		}
 		case ARCHANGEL_LOADGEN_ECHO:
 			n = ach_recv_timeout(ch, &msg, buf, cap, timeout, true);
 			if (n < 0) {
@@ -107,7 +135,7 @@ long ach_loadgen_channel(struct ach_channel *ch,
 				corr = &msg.sequence;
 			/* A received request is always answered: wait for room. */
 			err = ach_send_timeout(ch, ARCHANGEL_MSG_AI_RESPONSE,
-					       msg.priority, buf, n, corr,
+					       msg.priority, buf, n, corr, true,
 					       MAX_SCHEDULE_TIMEOUT, true);
 			break;
 		default:
@@ -126,6 +154,8 @@ long ach_loadgen_channel(struct ach_channel *ch,
 			}
 		}
 	}
+	/* Whatever was committed, published or not, goes out now. */
+	ach_publish(ch);
 	req->elapsed_ns = ktime_get_ns() - t0;
 	kvfree(buf);
 	return err;
@@ -318,6 +348,7 @@ static long ach_rw_loadgen(struct ach_rw_file *rf,
 {
 	bool nonblock = !(req->flags & ARCHANGEL_LOADGEN_BLOCK);
 	struct ach_rw_msg *m;
+	u8 *pat = NULL;
 	u64 i, t0;
 	long err;
 
@@ -326,9 +357,13 @@ static long ach_rw_loadgen(struct ach_rw_file *rf,
 	err = ach_loadgen_check(req);
 	if (err)
 		return err;
-	if (req->mode == ARCHANGEL_LOADGEN_PRODUCE &&
-	    req->size > ARCHANGEL_RW_MAX_MSG)
-		return -EMSGSIZE;
+	if (req->mode == ARCHANGEL_LOADGEN_PRODUCE) {
+		if (req->size > ARCHANGEL_RW_MAX_MSG)
+			return -EMSGSIZE;
+		pat = ach_pattern_alloc(req->size);
+		if (!pat)
+			return -ENOMEM;
+	}
 	t0 = ktime_get_ns();
 	for (i = 0; i < req->count; i++) {
 		switch (req->mode) {
@@ -339,7 +374,9 @@ static long ach_rw_loadgen(struct ach_rw_file *rf,
 				break;
 			}
 			m->len = req->size;
-			ach_loadgen_fill(m->data, req->size, i);
+			memcpy(m->data, ach_pattern_at(pat, i), req->size);
+			if (req->size >= 8)
+				put_unaligned_le64(i, m->data);
 			err = ach_rw_put(rf, ACH_TO_USER, m, nonblock);
 			if (err)
 				kfree(m);
@@ -373,6 +410,7 @@ static long ach_rw_loadgen(struct ach_rw_file *rf,
 		}
 	}
 	req->elapsed_ns = ktime_get_ns() - t0;
+	kvfree(pat);
 	return err;
 }
 

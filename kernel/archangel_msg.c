@@ -50,13 +50,51 @@ static int ach_state_error(struct ach_channel *ch)
  */
 
 /*
+ * Publishes everything committed on both lanes, express first (the user
+ * drains it first), and signals the user if it sleeps. tx.lock held.
+ */
+static void ach_publish_locked(struct ach_channel *ch)
+{
+	struct ach_tx *tx = &ch->tx;
+	bool wake;
+
+	if (tx->lane[ACH_NORMAL].producer == tx->lane[ACH_NORMAL].published &&
+	    tx->lane[ACH_EXPRESS].producer == tx->lane[ACH_EXPRESS].published)
+		return;
+	tx->batch_ts = 0;
+	wake = ach_rprod_publish(&tx->lane[ACH_EXPRESS]);
+	wake |= ach_rprod_publish(&tx->lane[ACH_NORMAL]);
+	if (wake) {
+		ach_add(&tx->st.notify_sent, 1);
+		ach_signal_user(ch, true);
+	} else {
+		ach_add(&tx->st.notify_suppressed, 1);
+	}
+	/* The (E) fence in ach_rprod_publish() orders waitqueue_active(). */
+	if (waitqueue_active(&ch->poll_wq))
+		wake_up_interruptible_poll(&ch->poll_wq, EPOLLIN | EPOLLRDNORM);
+}
+
+/* Publishes messages sent with @publish false. Any context. */
+void ach_publish(struct ach_channel *ch)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&ch->tx.lock, flags);
+	ach_publish_locked(ch);
+	spin_unlock_irqrestore(&ch->tx.lock, flags);
+}
+
+/*
  * Sends one message without sleeping; any context. Payloads above the pool
  * threshold travel through the pool, or are copied inline when the pool is
- * short (counted in copy_fallbacks). Returns 0, -EAGAIN (with @block saying
- * what to wait for), -EMSGSIZE, -EINVAL, -EIO or -EPIPE.
+ * short (counted in copy_fallbacks). With @publish false the message is
+ * committed but published by a later send or ach_publish(), so a batch
+ * costs one (E) fence. Returns 0, -EAGAIN (with @block saying what to wait
+ * for), -EMSGSIZE, -EINVAL, -EIO or -EPIPE.
  */
 int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
-	     u32 size, const u64 *correlation, bool count_full,
+	     u32 size, const u64 *correlation, bool count_full, bool publish,
 	     struct ach_block *block)
 {
 	struct ach_tx *tx = &ch->tx;
@@ -158,21 +196,16 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 	h.flags = mflags;
 	h.size = length;
 	h.sequence = ++tx->sequence;
-	h.timestamp = ktime_get_ns();
+	/* One clock read per publication, as the Swift sender does. */
+	if (!tx->batch_ts)
+		tx->batch_ts = ktime_get_ns();
+	h.timestamp = tx->batch_ts;
 	memcpy(rec, &h, sizeof(h));
 	ach_rprod_commit(p, length);
 	ach_add(&tx->st.messages_sent, 1);
 	ach_add(&tx->st.bytes_sent, size);
-
-	if (ach_rprod_publish(p)) {
-		ach_add(&tx->st.notify_sent, 1);
-		ach_signal_user(ch, true);
-	} else {
-		ach_add(&tx->st.notify_suppressed, 1);
-	}
-	/* The (E) fence in ach_rprod_publish() orders waitqueue_active(). */
-	if (waitqueue_active(&ch->poll_wq))
-		wake_up_interruptible_poll(&ch->poll_wq, EPOLLIN | EPOLLRDNORM);
+	if (publish)
+		ach_publish_locked(ch);
 	goto out_unlock;
 
 out_fail:
@@ -202,6 +235,8 @@ long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
 	prepare_to_wait(&ch->space_wq, &wait,
 			interruptible ? TASK_INTERRUPTIBLE : TASK_UNINTERRUPTIBLE);
 	spin_lock_irqsave(&tx->lock, flags);
+	/* Never sleep on records the user cannot see yet. */
+	ach_publish_locked(ch);
 	if (block->lane >= 0) {
 		need = &tx->lane[block->lane].need_space;
 		ach_need_raise(need);
@@ -236,31 +271,50 @@ long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
 	return timeout;
 }
 
+/* Whether a blocking call may still poll before it sleeps. */
+static bool ach_may_spin(u64 *deadline)
+{
+	u64 now = ktime_get_ns();
+
+	if (!*deadline)
+		*deadline = now + (u64)READ_ONCE(ach_spin_us) * NSEC_PER_USEC;
+	if (now >= *deadline || need_resched())
+		return false;
+	cpu_relax();
+	return true;
+}
+
 /*
  * ach_send(), waiting up to @timeout jiffies for room (MAX_SCHEDULE_TIMEOUT:
- * forever; 0: not at all, -EAGAIN). A wait that runs out is -ETIMEDOUT.
- * queue_full counts once per call. Process context when @timeout != 0.
+ * forever; 0: not at all, -EAGAIN). A wait polls for spin_us microseconds,
+ * then sleeps; one that runs out is -ETIMEDOUT. queue_full counts once per
+ * call. Process context when @timeout != 0.
  */
 int ach_send_timeout(struct ach_channel *ch, u8 type, u8 priority,
 		     const void *data, u32 size, const u64 *correlation,
-		     long timeout, bool interruptible)
+		     bool publish, long timeout, bool interruptible)
 {
 	struct ach_block block;
 	bool first = true;
 	bool expired = false;
 	long left = timeout;
+	u64 spin = 0;
 	int err;
 
 	for (;;) {
 		err = ach_send(ch, type, priority, data, size, correlation,
-			       first, &block);
+			       first, publish, &block);
 		if (err != -EAGAIN)
 			return err;
 		if (!timeout)
 			return -EAGAIN;
 		if (expired)
 			return -ETIMEDOUT;
+		if (first)
+			ach_publish(ch);
 		first = false;
+		if (ach_may_spin(&spin))
+			continue;
 		left = ach_send_wait(ch, &block, left, interruptible);
 		if (left < 0)
 			return left;
@@ -351,6 +405,7 @@ int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 	struct ach_record r;
 	unsigned long flags;
 	int lane, ret, wake;
+	u64 released;
 	u64 total;
 	u32 n, i;
 	u8 *out = buf;
@@ -359,6 +414,7 @@ int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 	ret = ach_state_error(ch);
 	if (ret)
 		goto out_unlock;
+	released = rx->lane[ACH_NORMAL].released + rx->lane[ACH_EXPRESS].released;
 	for (lane = ACH_EXPRESS; lane >= ACH_NORMAL; lane--) {
 		ret = ach_rcons_peek(&rx->lane[lane], &r);
 		if (ret)
@@ -420,7 +476,11 @@ out_wake:
 		ach_add(&rx->st.notify_sent, 1);
 		ach_signal_user(ch, false);
 	}
-	if (wq_has_sleeper(&ch->poll_wq))
+	/* Room for poll() appears at a release, after its (G) fence. */
+	released -= rx->lane[ACH_NORMAL].released +
+		    rx->lane[ACH_EXPRESS].released;
+	/* (G) orders waitqueue_active(); matches smp_mb() in ach_poll(). */
+	if (released && waitqueue_active(&ch->poll_wq))
 		wake_up_interruptible_poll(&ch->poll_wq, EPOLLOUT | EPOLLWRNORM);
 	goto out_unlock;
 
@@ -491,6 +551,7 @@ int ach_recv_timeout(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 {
 	bool expired = false;
 	long left = timeout;
+	u64 spin = 0;
 	int ret;
 
 	for (;;) {
@@ -501,6 +562,8 @@ int ach_recv_timeout(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 			return -EAGAIN;
 		if (expired)
 			return -ETIMEDOUT;
+		if (ach_may_spin(&spin))
+			continue;
 		left = ach_recv_wait(ch, left, interruptible);
 		if (left < 0)
 			return left;

@@ -372,7 +372,8 @@ struct archangel_eventfds {
 #define ARCHANGEL_LOADGEN_SINK		3U /* receive and discard count messages */
 /* archangel_loadgen_req.flags */
 #define ARCHANGEL_LOADGEN_BLOCK		(1U << 0) /* wait for room / messages */
-#define ARCHANGEL_LOADGEN_FLAGS_ALL	ARCHANGEL_LOADGEN_BLOCK
+#define ARCHANGEL_LOADGEN_BATCH		(1U << 1) /* PRODUCE: publish every 64 messages, not each */
+#define ARCHANGEL_LOADGEN_FLAGS_ALL	(ARCHANGEL_LOADGEN_BLOCK | ARCHANGEL_LOADGEN_BATCH)
 
 /*
  * ARCHANGEL_IOC_LOADGEN: the in-kernel load generator, run in the calling
@@ -392,7 +393,7 @@ struct archangel_loadgen_req {
 	__u32 channel_id;	/* in: channel (on /dev/archangel) */
 	__u32 mode;		/* in: ARCHANGEL_LOADGEN_* mode */
 	__u32 size;		/* in: payload bytes (PRODUCE) */
-	__u32 flags;		/* in: ARCHANGEL_LOADGEN_BLOCK */
+	__u32 flags;		/* in: ARCHANGEL_LOADGEN_BLOCK, _BATCH */
 	__u64 count;		/* in: messages to send or receive */
 	__u64 elapsed_ns;	/* out: ktime from first to last message */
 	__u64 done;		/* out: messages sent or received */
