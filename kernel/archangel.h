@@ -21,6 +21,7 @@
 #ifndef _ARCHANGEL_H
 #define _ARCHANGEL_H
 
+#include <linux/atomic.h>
 #include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -57,6 +58,11 @@
 extern unsigned int ach_max_channels;
 extern unsigned int ach_spin_us;
 extern struct workqueue_struct *ach_wq;
+
+/* Live objects, for /proc/archangel/pool: all 0 once everything is gone. */
+extern atomic_t ach_live_channels;
+extern atomic_t ach_live_mems;
+extern atomic_t ach_live_shms;
 
 /* One backing allocation: DMA coherent memory or vmalloc_user() pages. */
 struct ach_region {

@@ -27,6 +27,9 @@ module_param(pool_dma, bool, 0644);
 MODULE_PARM_DESC(pool_dma, "Allocate buffer pools with dma_alloc_coherent (default Y); N: ordinary pages");
 
 static struct ach_channel **ach_table;
+atomic_t ach_live_channels = ATOMIC_INIT(0);
+atomic_t ach_live_mems = ATOMIC_INIT(0);
+atomic_t ach_live_shms = ATOMIC_INIT(0);
 static DEFINE_SPINLOCK(ach_table_lock);
 
 #define ACH_SHM_MAX	(256ULL << 20)
@@ -186,6 +189,7 @@ static void ach_mem_release(struct kref *ref)
 	ach_region_free(&mem->pool[ACH_TO_USER]);
 	ach_region_free(&mem->rings);
 	kfree(mem);
+	atomic_dec(&ach_live_mems);
 }
 
 /* Process context only (vfree, dma_free_coherent). */
@@ -206,6 +210,7 @@ static struct ach_mem *ach_mem_alloc(const struct archangel_channel_offsets *o,
 	if (!mem)
 		return ERR_PTR(-ENOMEM);
 	kref_init(&mem->ref);
+	atomic_inc(&ach_live_mems);
 	mem->total_size = o->total_size;
 	err = ach_region_alloc(&mem->rings, rings_end, false);
 	if (err)
@@ -230,6 +235,7 @@ err_free_rings:
 	ach_region_free(&mem->rings);
 err_free_mem:
 	kfree(mem);
+	atomic_dec(&ach_live_mems);
 	return ERR_PTR(err);
 }
 
@@ -239,6 +245,7 @@ static void ach_shm_release(struct kref *ref)
 
 	ach_region_free(&shm->r);
 	kfree(shm);
+	atomic_dec(&ach_live_shms);
 }
 
 void ach_shm_put(struct ach_shm *shm)
@@ -265,6 +272,7 @@ static void ach_channel_free_work(struct work_struct *work)
 	ach_lender_free(&ch->tx.pool);
 	ach_mem_put(ch->mem);
 	kfree(ch);
+	atomic_dec(&ach_live_channels);
 }
 
 static void ach_channel_release(struct kref *ref)
@@ -345,6 +353,7 @@ ach_channel_alloc(const struct archangel_create_req *g, u32 id)
 		goto err_free_lender;
 
 	kref_init(&ch->ref);
+	atomic_inc(&ach_live_channels);
 	ch->id = id;
 	spin_lock_init(&ch->tx.lock);
 	spin_lock_init(&ch->rx.lock);
@@ -550,6 +559,7 @@ int ach_channel_setup_shm(struct ach_channel *ch, u64 size)
 	if (!shm)
 		return -ENOMEM;
 	kref_init(&shm->ref);
+	atomic_inc(&ach_live_shms);
 	err = ach_region_alloc(&shm->r, PAGE_ALIGN(size), false);
 	if (err)
 		goto err_free_shm;
@@ -567,6 +577,7 @@ err_free_region:
 	ach_region_free(&shm->r);
 err_free_shm:
 	kfree(shm);
+	atomic_dec(&ach_live_shms);
 	return err;
 }
 

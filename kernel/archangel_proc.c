@@ -137,6 +137,9 @@ static int ach_pool_show(struct seq_file *m, void *v)
 	seq_printf(m, "dma_regions %llu\ndma_bytes %llu\npage_regions %llu\npage_bytes %llu\ndma_failures %llu\n",
 		   dma_regions, dma_bytes, page_regions, page_bytes,
 		   dma_failures);
+	seq_printf(m, "live_channels %d\nlive_memories %d\nlive_shared %d\n",
+		   atomic_read(&ach_live_channels), atomic_read(&ach_live_mems),
+		   atomic_read(&ach_live_shms));
 	chs = kcalloc(ach_max_channels, sizeof(*chs), GFP_KERNEL);
 	if (!chs)
 		return -ENOMEM;
