@@ -19,7 +19,7 @@ struct ConcurrencyTests {
         let c = try InProcessTarget().open(configuration: .default)
         defer { c.close() }
         let total = stressMessages
-        let peer = c.peer
+        let peer = c.peer as! Channel  // the in-process peer is a Channel
         let producer = try PeerThread {
             var payload = [UInt8](repeating: 0, count: 24)
             for i in 0..<total {
@@ -127,7 +127,7 @@ struct ConcurrencyTests {
     func requestsUnderLoad() async throws {
         let c = try InProcessTarget().open(configuration: .default)
         defer { c.close() }
-        let peer = c.peer
+        let peer = c.peer as! Channel  // the in-process peer is a Channel
         let requests = stressMessages >= 1_000_000 ? 2_000 : 300
         let responder = try PeerThread {
             for _ in 0..<requests {

@@ -13,12 +13,56 @@ protocol ConformanceTarget: Sendable, CustomStringConvertible {
     func open(configuration: ChannelConfiguration) throws -> ConformanceChannel
 }
 
+/// The kernel side as the suite drives it: a `Channel` for the in-process and
+/// userspace backends; for the kernel module, the module's own send and
+/// receive reached through test ioctls.
+protocol ConformancePeer: Sendable {
+    /// Sends one message, waiting up to `timeout` for room (nil: as long as it takes).
+    func peerSend(_ type: MessageType, priority: MessagePriority, bytes: [UInt8], correlation: UInt64?,
+                  timeout: Duration?) throws
+    /// Sends one message if there is room now; false when full.
+    func peerTrySend(_ type: MessageType, priority: MessagePriority, bytes: [UInt8]) throws -> Bool
+    /// Receives one message, waiting up to `timeout`.
+    func peerReceive(timeout: Duration?) throws -> Message
+}
+
+extension ConformancePeer {
+    func send(_ type: MessageType, priority: MessagePriority = .normal, bytes: [UInt8],
+              timeout: Duration? = nil) throws {
+        try peerSend(type, priority: priority, bytes: bytes, correlation: nil, timeout: timeout)
+    }
+
+    func trySend(_ type: MessageType, priority: MessagePriority = .normal, bytes: [UInt8]) throws -> Bool {
+        try peerTrySend(type, priority: priority, bytes: bytes)
+    }
+
+    func receive(timeout: Duration?) throws -> Message { try peerReceive(timeout: timeout) }
+
+    /// Answers `request` with a response that names it.
+    func respond(to request: Message, type: MessageType = .aiResponse, bytes: [UInt8]) throws {
+        try peerSend(type, priority: request.priority, bytes: bytes, correlation: request.sequence, timeout: nil)
+    }
+}
+
+extension Channel: ConformancePeer {
+    func peerSend(_ type: MessageType, priority: MessagePriority, bytes: [UInt8], correlation: UInt64?,
+                  timeout: Duration?) throws {
+        try send(type, priority: priority, bytes: bytes, correlation: correlation, timeout: timeout)
+    }
+
+    func peerTrySend(_ type: MessageType, priority: MessagePriority, bytes: [UInt8]) throws -> Bool {
+        try trySend(type, priority: priority, bytes: bytes)
+    }
+
+    func peerReceive(timeout: Duration?) throws -> Message { try receive(timeout: timeout) }
+}
+
 /// One channel under test.
 struct ConformanceChannel: Sendable {
     /// The user side, opened through the backend.
     let user: Channel
     /// The kernel side the suite drives.
-    let peer: Channel
+    let peer: any ConformancePeer
     /// Releases the channel.
     let close: @Sendable () -> Void
     /// The statistics as the backend reports them.
