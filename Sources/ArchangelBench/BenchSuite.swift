@@ -370,3 +370,27 @@ public protocol CrossProcessBridgeBenchmark: AnyObject {
     /// `round` (1-based); an empty array for a phase with none.
     func measure(_ phase: BenchSuite.Phase, round: Int) throws -> [Measurement]
 }
+
+/// Public constructors for the figures a ``CrossProcessBridgeBenchmark``
+/// returns from another module, computed the way the suite computes its own.
+extension Measurement {
+    /// A throughput figure measured once: `messages` in `elapsedNanoseconds`.
+    public static func throughput(name: String, backend: String, payloadBytes: Int, messages: Int,
+                                  elapsedNanoseconds: UInt64,
+                                  allocationsPerMessage: Double? = nil) -> Measurement {
+        Measurement(name: name, backend: backend, payloadBytes: payloadBytes,
+                    messagesPerSecond: Double(messages) / (Double(elapsedNanoseconds) / 1e9), rttP50: 0, rttP99: 0,
+                    allocationsPerMessage: allocationsPerMessage, messages: messages, runs: 1)
+    }
+
+    /// A round-trip figure measured once from per-round-trip durations in
+    /// nanoseconds (warm-up excluded): p50 and p99 by nearest rank, as every
+    /// round-trip figure of the suite.
+    public static func roundTrip(name: String, backend: String, payloadBytes: Int, samples: [UInt64],
+                                 allocationsPerMessage: Double? = nil) -> Measurement {
+        let (p50, p99) = Percentile.latency(samples)
+        return Measurement(name: name, backend: backend, payloadBytes: payloadBytes, messagesPerSecond: 0,
+                           rttP50: p50, rttP99: p99, allocationsPerMessage: allocationsPerMessage,
+                           messages: samples.count, runs: 1)
+    }
+}
