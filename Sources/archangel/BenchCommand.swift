@@ -51,9 +51,11 @@ struct BenchCommand: ParsableCommand {
         options.runs = runs
         options.batch = batch
         options.blockingRoundTrips = blockingRoundTrips
-        // The bridge's cross-process figures register here, once the
-        // userspace backend has them:
-        // options.crossProcessBridge = { try UserspaceBridgeBenchmark(options: $0) }
+        // The bridge's cross-process figures: this process hosts, a spawned
+        // `archangel bench-peer` attaches through the host's socket.
+        if options.backend == "userspace" {
+            options.crossProcessBridge = { try UserspaceBridgeBenchmark(options: $0) }
+        }
         let results = try BenchSuite.run(options) { step in
             if !json { printError("  running \(step)...") }
         }
