@@ -393,9 +393,9 @@ static int ach_give_back(struct ach_rx *rx, int lane,
 
 /*
  * Receives one message without sleeping, express lane first; any context.
- * Copies the payload into @buf and returns its length, -EAGAIN when both
- * lanes are empty, -EMSGSIZE (message left queued) when it exceeds
- * @max_size, -EIO or -EPIPE.
+ * Copies the payload into @buf (NULL: drops it) and returns its length,
+ * -EAGAIN when both lanes are empty, -EMSGSIZE (message left queued) when
+ * it exceeds @max_size, -EIO or -EPIPE.
  */
 int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 	     u32 max_size)
@@ -440,7 +440,7 @@ int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 			ret = -EMSGSIZE;
 			goto out_unlock;
 		}
-		for (i = 0; i < n; i++) {
+		for (i = 0; out && i < n; i++) {
 			memcpy(out, b->buffers +
 			       (size_t)b->seg_buf[i] * b->buffer_size +
 			       b->seg_off[i], b->seg_len[i]);
@@ -456,7 +456,9 @@ int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 			ret = -EMSGSIZE;
 			goto out_unlock;
 		}
-		memcpy(out, rx->lane[lane].w.data + r.payload_pos, total);
+		if (out)
+			memcpy(out, rx->lane[lane].w.data + r.payload_pos,
+			       total);
 		wake = ach_rcons_advance(&rx->lane[lane], &r);
 	}
 	if (msg) {
