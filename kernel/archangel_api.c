@@ -18,6 +18,8 @@ int archangel_comm_channel_create(u32 *channel_id)
 	};
 
 	might_sleep();
+	if (!channel_id)
+		return -EINVAL;
 	return ach_channel_create(&req, channel_id);
 }
 EXPORT_SYMBOL_GPL(archangel_comm_channel_create);
@@ -46,9 +48,12 @@ int archangel_comm_send_message_timeout(u32 channel_id,
 					const void *data, u32 size,
 					long timeout_jiffies)
 {
-	struct ach_channel *ch = ach_channel_get(channel_id);
+	struct ach_channel *ch;
 	int err;
 
+	if (timeout_jiffies < 0 || (!data && size))
+		return -EINVAL;
+	ch = ach_channel_get(channel_id);
 	if (!ch)
 		return -ENOENT;
 	if (type < ARCHANGEL_MSG_TYPE_MIN || type > ARCHANGEL_MSG_TYPE_MAX ||
@@ -76,10 +81,13 @@ int archangel_comm_receive_message_timeout(u32 channel_id,
 					   void *data, u32 max_size,
 					   long timeout_jiffies)
 {
-	struct ach_channel *ch = ach_channel_get(channel_id);
+	struct ach_channel *ch;
 	struct ach_msg msg;
 	int ret;
 
+	if (timeout_jiffies < 0)
+		return -EINVAL;
+	ch = ach_channel_get(channel_id);
 	if (!ch)
 		return -ENOENT;
 	ret = ach_recv_timeout(ch, &msg, data, max_size, timeout_jiffies,

@@ -13,7 +13,8 @@
  *   -EMSGSIZE   the payload exceeds the channel's largest message (send,
  *               counted in rejected), or @max_size (receive; the message
  *               stays queued)
- *   -EINVAL     bad type or priority
+ *   -EINVAL     bad type or priority, a NULL pointer where data is needed,
+ *               a negative timeout
  *   -EIO        the channel failed: userspace wrote something that failed
  *               a check (see /proc/archangel/comm)
  *   -EPIPE      the channel was destroyed during the call
@@ -72,9 +73,10 @@ int archangel_comm_send_message_timeout(u32 channel_id,
 
 /*
  * Receives the next message from userspace (HIGH/CRITICAL first) without
- * sleeping: copies its payload into @data and returns its length in bytes
- * (0 for an empty payload), -EAGAIN when there is none, -EMSGSIZE when it
- * is longer than @max_size (it stays queued), -ENOENT, -EIO.
+ * sleeping: copies its payload into @data (NULL: drops it) and returns its
+ * length in bytes (0 for an empty payload), -EAGAIN when there is none,
+ * -EMSGSIZE when it is longer than @max_size (it stays queued), -ENOENT,
+ * -EIO.
  */
 int archangel_comm_receive_message(u32 channel_id,
 				   enum archangel_msg_type *type,
