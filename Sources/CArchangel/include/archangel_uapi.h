@@ -158,7 +158,24 @@ struct archangel_pool_offsets {
 	__u32 threshold;	/* payloads above this many bytes use the pool */
 	__u32 max_segments;	/* most descriptors in one message */
 	struct archangel_ring_offsets returns;	/* __u32 buffer indices, receiver -> sender */
-	__u64 return_intent;	/* __u64 ARCHANGEL_RETURN_INTENT word (receiver) */
+	__u64 return_intent;	/* struct archangel_receiver_progress line (receiver) */
+};
+
+/*
+ * The receiver's progress line, one 64-byte line on the receiver's page at
+ * pool_offsets.return_intent, written only by the receiver. `delivered` is
+ * each lane's index just past the last message whose delivery completed,
+ * stored after every message; the consumer index itself is published in
+ * batches (it is what the producer reads, so it is not written per message).
+ * A successor that takes over a dead receiver resumes at `delivered` when it
+ * lies between the consumer and producer indices, else at the consumer
+ * index (a receiver that does not keep `delivered`, such as the kernel,
+ * publishes its consumer index after every message instead). docs/recovery.md.
+ */
+struct archangel_receiver_progress {
+	__u64 return_intent;	/* ARCHANGEL_RETURN_INTENT of the last pool message */
+	__u64 delivered[2];	/* per lane (0 normal, 1 express): index after the last delivered message */
+	__u64 reserved[5];	/* zero */
 };
 
 /*
@@ -169,9 +186,10 @@ struct archangel_pool_offsets {
  *   2. store-release return_intent = ARCHANGEL_RETURN_INTENT(c, lane, r), where
  *      c is the lane's consumer index after the record and r the return
  *      ring's producer index after the entries;
- *   3. store-release the lane's consumer index = c;
+ *   3. store-release the lane's delivered index = c (struct archangel_receiver_progress; a receiver
+ *      without a progress line stores its consumer index instead);
  *   4. store-release the return ring's producer index = r.
- * Whoever recovers a dead receiver compares: consumer index == c but return
+ * Whoever recovers a dead receiver compares: delivered index == c but return
  * producer != r means step 4 is missing, and it publishes r itself.
  * Consumer indices are multiples of 8, so bit 0 is free to name the lane.
  */
@@ -247,6 +265,10 @@ _Static_assert(__builtin_offsetof(struct archangel_pool_offsets, threshold) == 1
 _Static_assert(__builtin_offsetof(struct archangel_pool_offsets, max_segments) == 20, "archangel_pool_offsets.max_segments");
 _Static_assert(__builtin_offsetof(struct archangel_pool_offsets, returns) == 24, "archangel_pool_offsets.returns");
 _Static_assert(__builtin_offsetof(struct archangel_pool_offsets, return_intent) == 72, "archangel_pool_offsets.return_intent");
+_Static_assert(sizeof(struct archangel_receiver_progress) == 64, "receiver progress is one line");
+_Static_assert(__builtin_offsetof(struct archangel_receiver_progress, return_intent) == 0, "archangel_receiver_progress.return_intent");
+_Static_assert(__builtin_offsetof(struct archangel_receiver_progress, delivered) == 8, "archangel_receiver_progress.delivered");
+_Static_assert(__builtin_offsetof(struct archangel_receiver_progress, reserved) == 24, "archangel_receiver_progress.reserved");
 _Static_assert(sizeof(struct archangel_direction_offsets) == 176, "direction offsets");
 _Static_assert(__builtin_offsetof(struct archangel_direction_offsets, normal) == 0, "archangel_direction_offsets.normal");
 _Static_assert(__builtin_offsetof(struct archangel_direction_offsets, express) == 48, "archangel_direction_offsets.express");
@@ -293,7 +315,7 @@ _Static_assert(ARCHANGEL_RECORD_MIN >= ARCHANGEL_MSG_HEADER_SIZE, "min record ho
  * shared region (SETUP_SHM) is mapped at file offset ARCHANGEL_MMAP_OFF_SHARED.
  *
  * poll() on a bound file: EPOLLIN when to_user holds a record, EPOLLOUT when
- * to_kernel has room for a record of ARCHANGEL_RECORD_MIN bytes,
+ * both to_kernel lanes have room for a record of ARCHANGEL_RECORD_MIN bytes,
  * EPOLLHUP | EPOLLERR once the channel is destroyed or has failed (the kernel
  * found a bad index, record, descriptor or return entry written by the user
  * side; it is counted in the channel's errors and never followed).
