@@ -160,6 +160,8 @@ final class HostSession: @unchecked Sendable {
                                                  direction: attached.side.incoming)
             logger.info("client detached; its side is free for another process",
                         metadata: ["completed_returns": "\(start.completedReturns)"])
+            // Space the client consumed and buffers it returned are free now: wake a waiting sender.
+            attached.hosted.endpoint(attached.side == .kernel ? .user : .kernel).spaceReady.notify()
         } catch {
             logger.error("client detached leaving its side's memory corrupted", metadata: ["error": "\(error)"])
         }

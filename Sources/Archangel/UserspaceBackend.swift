@@ -91,10 +91,13 @@ public struct UserspaceBackend: ChannelBackend {
         let path = socketPath
         let slot = RegionSlot { Self.fetchRegion(of: channelID, at: path) }
         if let region { slot.region.withLock { $0 = region } }
-        return Channel(id: channelID, side: side, memory: memory, layout: layout, dataReady: dataReady,
-                       spaceReady: spaceReady, peerData: peerData, peerSpace: peerSpace, link: link,
-                       waitPolicy: waitPolicy, extraRegion: slot, timestamps: timestamps, takeover: takeover,
-                       attachment: attachment)
+        let channel = Channel(id: channelID, side: side, memory: memory, layout: layout, dataReady: dataReady,
+                              spaceReady: spaceReady, peerData: peerData, peerSpace: peerSpace, link: link,
+                              waitPolicy: waitPolicy, extraRegion: slot, timestamps: timestamps, takeover: takeover,
+                              attachment: attachment)
+        // The takeover may have released space a predecessor had consumed: wake a sender waiting for it.
+        channel.receiver.releaseConsumed()
+        return channel
     }
 
     private static func fetchRegion(of id: ChannelID, at path: String) -> SharedMemory? {

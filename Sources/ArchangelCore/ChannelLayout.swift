@@ -293,6 +293,7 @@ public struct ChannelLayout: Equatable, Sendable {
         }
         for d in Direction.allCases {
             let dir = direction(d)
+            try line("\(d).progress", dir.pool.returnIntent, MemoryLayout<archangel_receiver_progress>.size)
             try ring("\(d).normal", dir.normal, entrySize: 0)
             try ring("\(d).express", dir.express, entrySize: 0)
             let pool = dir.pool
@@ -305,7 +306,6 @@ public struct ChannelLayout: Equatable, Sendable {
                 else { throw bad("\(d).pool geometry \(pool.bufferCount)x\(pool.bufferSize), \(pool.maxSegments) segments") }
                 try line("\(d).pool.buffers", pool.buffers, pool.bufferCount * pool.bufferSize)
                 try ring("\(d).pool.returns", pool.returns, entrySize: 4)
-                try line("\(d).pool.return_intent", pool.returnIntent, 8)
                 guard pool.returns.size / 4 >= pool.bufferCount else {
                     throw bad("\(d).pool.returns holds \(pool.returns.size / 4) entries for \(pool.bufferCount) buffers")
                 }

@@ -39,9 +39,11 @@ public final class MessageReceiver: @unchecked Sendable {
         self.counters = counters
         let normal = RecordRingConsumer(base: base, layout: d.normal, lane: .normal, name: "\(name).normal",
                                         start: r.normal, wakeEpisode: r.normalEpisode,
+                                        delivered: ReceiverProgress.delivered(layout: d, lane: .normal),
                                         highWater: counters.base + Counter.normalHighWater.rawValue)
         let express = RecordRingConsumer(base: base, layout: d.express, lane: .express, name: "\(name).express",
                                          start: r.express, wakeEpisode: r.expressEpisode,
+                                         delivered: ReceiverProgress.delivered(layout: d, lane: .express),
                                          highWater: counters.base + Counter.expressHighWater.rawValue)
         state = .allocate(capacity: 1)
         state.initialize(to: State(normal: normal, express: express,
@@ -194,10 +196,13 @@ public final class MessageReceiver: @unchecked Sendable {
     }
 
     /// Publishes consumed space on both lanes now, waking the sender if it waits.
+    ///
+    /// Called when the receiver runs out of work, and after a takeover; fence-free
+    /// (see `RecordRingConsumer.settle`).
     @inlinable
     public func releaseConsumed() {
-        let a = state.pointee.express.release()
-        let b = state.pointee.normal.release()
+        let a = state.pointee.express.settle()
+        let b = state.pointee.normal.settle()
         if a || b { notifySender() }
     }
 

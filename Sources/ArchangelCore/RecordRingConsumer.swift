@@ -37,14 +37,16 @@ public struct RingRecord {
 ///
 /// Single consumer: exactly one thread at a time may use a value of this type.
 /// It reads the producer index only when its cached copy says the ring is
-/// empty and copies and checks each header once. It publishes its index after
-/// every message (a plain store-release), so that a successor taking over
-/// after a crash resumes exactly after the last message delivered; the full
-/// fence and the check whether the producer waits for room happen in batches
-/// (a quarter of the ring, or whenever it finds the ring empty).
+/// empty, copies and checks each header once, and releases consumed space in
+/// batches (a quarter of the ring, or whenever it finds the ring empty).
+/// After every message it stores the index in its own `delivered` word (a
+/// line the producer never reads), so that a successor taking over after a
+/// crash resumes exactly after the last message delivered (docs/recovery.md).
 public struct RecordRingConsumer {
     @usableFromInline let words: RingWords
     @usableFromInline let lane: Lane
+    /// Our `delivered` word in the receiver's progress line, if we keep one.
+    @usableFromInline let kDelivered: UnsafeMutablePointer<Atomic<UInt64>>?
     /// Everything before this has been read.
     @usableFromInline var consumer: UInt64
     /// Consumer index as last stored for the producer to see.
@@ -66,9 +68,12 @@ public struct RecordRingConsumer {
     /// - Parameters:
     ///   - start: the index to resume from (0 for a new channel; see `ResumePoint`).
     ///   - wakeEpisode: the sleep counter to continue from (the need-wakeup word's bits 1...31).
+    ///   - delivered: offset of this lane's `delivered` word (nil: none, e.g. for scans).
     public init(base: UnsafeMutableRawPointer, layout: RingLayout, lane: Lane, name: String, start: UInt64 = 0,
-                wakeEpisode: UInt32 = 0, highWater: UnsafeMutablePointer<Atomic<UInt64>>? = nil) {
+                wakeEpisode: UInt32 = 0, delivered: Int? = nil,
+                highWater: UnsafeMutablePointer<Atomic<UInt64>>? = nil) {
         self.highWater = highWater
+        kDelivered = delivered.map { (base + $0).assumingMemoryBound(to: Atomic<UInt64>.self) }
         words = RingWords(base: base, layout: layout, name: name)
         self.lane = lane
         consumer = start
@@ -165,37 +170,57 @@ public struct RecordRingConsumer {
     @inlinable
     public func index(after record: RingRecord) -> UInt64 { consumer &+ record.stride }
 
-    /// Consumes `record` and publishes the new index; its bytes may be overwritten from now on.
+    /// Consumes `record`; its bytes may be overwritten once the space is released.
     ///
     /// Returns true when the producer asked to be woken for space (the caller signals it).
     @inlinable
     public mutating func advance(past record: RingRecord) -> Bool {
         consumer &+= record.stride
-        published = consumer
-        // (C) pairs with (D): our reads of the record are done before the
-        // producer reuses its space. One plain store per message on x86; it
-        // also makes the message consumed for good, which is what lets a
-        // successor resume exactly here after a crash (docs/recovery.md).
-        words.kConsumer.pointee.store(consumer, ordering: .releasing)
+        // The message is delivered for good: a successor resumes after it.
+        // Our own line, never read by the producer: one store that stays in
+        // our cache. Release pairs with a resuming sender's acquire load.
+        kDelivered?.pointee.store(consumer, ordering: .releasing)
         if consumer &- released >= releaseBatch { return release() }
         return false
     }
 
-    /// Publishes the consumed position (padding skipped since the last
-    /// message included) and checks whether the producer waits for room.
+    /// Publishes the consumed position to the producer, then checks whether it waits for room.
     ///
     /// Returns true when the producer is waiting for space (the caller signals it).
     @inlinable
     public mutating func release() -> Bool {
+        guard consumer != released else { return false }
+        released = consumer
+        published = consumer
+        // (C) pairs with (D): our reads of the records are done before the producer reuses the space.
+        words.kConsumer.pointee.store(consumer, ordering: .releasing)
+        // (G) pairs with (H): the index store is ordered before the flag load.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        return NeedFlag.shouldSignal(words.kNeedSpace.pointee.load(ordering: .relaxed),
+                                     lastSignalled: &lastSpaceSignalled)
+    }
+
+    /// Publishes the consumed position (padding skipped since the last
+    /// message included) and looks at the need-space word, without a fence.
+    ///
+    /// For the moments the consumer runs out of work (an empty ring, a
+    /// sleep). No fence is needed there: a producer can be stuck waiting for
+    /// room only if it last read our index more than half a ring behind the
+    /// index we publish now (a record needs less than half a ring, padding
+    /// included), and while we consumed that half ring we passed at least one
+    /// fenced `release()` (one per quarter ring) after its read, which saw
+    /// its flag. docs/memory-ordering.md has the argument in full.
+    /// `released` stays where the last fence was, so the quarter-ring
+    /// batches keep counting from there.
+    ///
+    /// Returns true when the producer is waiting for space (the caller signals it).
+    @inlinable
+    public mutating func settle() -> Bool {
         if consumer != published {
             published = consumer
             // (C) pairs with (D).
             words.kConsumer.pointee.store(consumer, ordering: .releasing)
         }
-        guard consumer != released else { return false }
-        released = consumer
-        // (G) pairs with (H): the index store is ordered before the flag load.
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
         return NeedFlag.shouldSignal(words.kNeedSpace.pointee.load(ordering: .relaxed),
                                      lastSignalled: &lastSpaceSignalled)
     }

@@ -66,12 +66,19 @@ public enum ResumePoint {
             // (B) pairs with (A).
             let producer = words.kProducer.pointee.load(ordering: .acquiring)
             try words.check(producer, from: consumer, to: consumer &+ words.size)
+            let resumeAt = ReceiverProgress.resumeIndex(base: base, layout: d, lane: lane,
+                                                        consumer: consumer, producer: producer)
+            if resumeAt != consumer {
+                // Hand the space of the messages delivered but not yet released
+                // back to the producer now. (C) pairs with (D).
+                words.kConsumer.pointee.store(resumeAt, ordering: .releasing)
+            }
             let episode = words.kNeedWakeup.pointee.load(ordering: .relaxed) >> 1
             if lane == .normal {
-                start.normal = consumer
+                start.normal = resumeAt
                 start.normalEpisode = episode
             } else {
-                start.express = consumer
+                start.express = resumeAt
                 start.expressEpisode = episode
             }
         }
@@ -83,11 +90,10 @@ public enum ResumePoint {
         try returns.check(producer, from: consumer, to: consumer &+ entries)
         start.returnProducer = producer
         start.returnConsumer = consumer
-        let intent = ReturnIntent(
-            (base + d.pool.returnIntent).assumingMemoryBound(to: Atomic<UInt64>.self).pointee.load(ordering: .acquiring))
-        let laneConsumer = intent.express ? start.express : start.normal
+        let intent = ReturnIntent(ReceiverProgress.word(base: base, layout: d, at: 0).pointee.load(ordering: .acquiring))
+        let laneDelivered = intent.express ? start.express : start.normal
         let missing = intent.missingEntries(returnProducer: producer, maxSegments: d.pool.maxSegments)
-        if missing > 0, intent.consumer == UInt32(truncatingIfNeeded: laneConsumer),
+        if missing > 0, intent.consumer == UInt32(truncatingIfNeeded: laneDelivered),
            producer &+ UInt64(missing) &- consumer <= entries {
             // Step 3 happened and step 4 did not: the message was consumed, so
             // its buffers go back. (A) pairs with the sender's (B).
@@ -118,6 +124,9 @@ public enum ResumePoint {
             let producer = words.kProducer.pointee.load(ordering: .acquiring)
             let consumer = words.kConsumer.pointee.load(ordering: .acquiring)
             try words.check(producer, from: consumer, to: consumer &+ words.size)
+            // Records before `delivered` are consumed, even if their space is not released yet.
+            let unread = ReceiverProgress.resumeIndex(base: base, layout: d, lane: lane,
+                                                      consumer: consumer, producer: producer)
             let episode = words.kNeedSpace.pointee.load(ordering: .relaxed) >> 1
             if lane == .normal {
                 (start.normal, start.normalConsumer, start.normalEpisode) = (producer, consumer, episode)
@@ -125,7 +134,7 @@ public enum ResumePoint {
                 (start.express, start.expressConsumer, start.expressEpisode) = (producer, consumer, episode)
             }
             // Walk the unread records, read-only, as a consumer would.
-            var walker = RecordRingConsumer(base: base, layout: d.ring(lane), lane: lane, name: name, start: consumer)
+            var walker = RecordRingConsumer(base: base, layout: d.ring(lane), lane: lane, name: name, start: unread)
             while let record = try walker.peek() {
                 start.lastSequence = max(start.lastSequence, record.header.sequence)
                 if record.flags.contains(.dma) {
@@ -143,8 +152,7 @@ public enum ResumePoint {
             }
         }
         if count > 0 {
-            let intent = ReturnIntent((base + d.pool.returnIntent).assumingMemoryBound(to: Atomic<UInt64>.self)
-                .pointee.load(ordering: .acquiring))
+            let intent = ReturnIntent(ReceiverProgress.word(base: base, layout: d, at: 0).pointee.load(ordering: .acquiring))
             let returns = RingWords(base: base, layout: d.pool.returns, name: "\(direction).returns")
             let entries = UInt64(d.pool.returns.size / 4)
             let consumer = returns.kConsumer.pointee.load(ordering: .acquiring)
@@ -189,5 +197,31 @@ struct ReturnIntent {
     func missingEntries(returnProducer: UInt64, maxSegments: Int) -> Int {
         let distance = returns &- UInt32(truncatingIfNeeded: returnProducer)
         return distance >= 1 && distance <= UInt32(maxSegments) ? Int(distance) : 0
+    }
+}
+
+/// The receiver's progress line (`struct archangel_receiver_progress`): the
+/// return intent, then each lane's `delivered` index.
+enum ReceiverProgress {
+    /// Offset of `lane`'s delivered word.
+    static func delivered(layout: DirectionLayout, lane: Lane) -> Int {
+        layout.pool.returnIntent + 8 + (lane == .express ? 8 : 0)
+    }
+
+    /// The word at `offset` bytes into the progress line.
+    static func word(base: UnsafeMutableRawPointer, layout: DirectionLayout,
+                     at offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (base + layout.pool.returnIntent + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// Where the messages not yet delivered start: the receiver's
+    /// `delivered` word when it lies between the consumer and producer
+    /// indices, else the consumer index (a receiver that keeps no
+    /// `delivered` word publishes its consumer index after every message).
+    static func resumeIndex(base: UnsafeMutableRawPointer, layout: DirectionLayout, lane: Lane,
+                            consumer: UInt64, producer: UInt64) -> UInt64 {
+        let delivered = word(base: base, layout: layout, at: delivered(layout: layout, lane: lane) - layout.pool.returnIntent)
+            .pointee.load(ordering: .acquiring)
+        return delivered &- consumer <= producer &- consumer ? delivered : consumer
     }
 }

@@ -49,11 +49,13 @@ struct RingWords {
     @inlinable
     func publishProducer(_ producer: UInt64, lastWoken: inout UInt32) -> Bool {
         // (A) pairs with (B): the entries written before are visible before the index.
-        kProducer.pointee.store(producer, ordering: .releasing)
-        // (E) pairs with (F): order the index store before the flag load, so a
-        // consumer going to sleep either sees our index or we see its flag.
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
-        return NeedFlag.shouldSignal(kNeedWakeup.pointee.load(ordering: .relaxed), lastSignalled: &lastWoken)
+        // (E) pairs with (F): a sequentially consistent store and load order
+        // the index store before the flag load, so a consumer going to sleep
+        // either sees our index or we see its flag. On x86 this is one `xchg`
+        // instead of a `mov` and an `mfence`, about half the cost.
+        kProducer.pointee.store(producer, ordering: .sequentiallyConsistent)
+        return NeedFlag.shouldSignal(kNeedWakeup.pointee.load(ordering: .sequentiallyConsistent),
+                                     lastSignalled: &lastWoken)
     }
 
     /// Bytes (or entries) published and not yet released, from the shared indices now.

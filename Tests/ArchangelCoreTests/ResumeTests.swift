@@ -63,11 +63,13 @@ import Testing
     @Test func aReceiverThatDiedBeforeItsConsumerIndexGetsTheMessageAgainWithItsBuffersStillLent() throws {
         let channel = try TestChannel(.small)
         let normal = channel.ring(.normal)
+        let delivered = channel.lanes.pool.returnIntent + 8
         #expect(try channel.send(count: 700, seed: 1) == .sent)
         let before = channel.load64(normal.consumer)
         #expect(try channel.receive() != nil)
-        // As if the process died inside the closure: consumer index and returns not yet published.
+        // As if the process died inside the closure: nothing published yet.
         channel.store64(before, normal.consumer)
+        channel.store64(before, delivered)
         channel.store64(0, channel.lanes.pool.returns.producer)
         let start = try ResumePoint.receiver(base: channel.base, layout: channel.layout, direction: channel.direction)
         #expect(start.completedReturns == 0, "the message was not consumed: its buffers stay lent")
@@ -106,6 +108,26 @@ import Testing
         #expect(rest.map(\.bytes) == [pattern(300, seed: 2), payload])
         try successor.reclaimBuffers()
         #expect(successor.poolBuffersInUse == 0)
+    }
+
+    @Test func aSuccessorResumesAtTheDeliveredIndexAndReleasesTheSpaceBehindIt() throws {
+        let channel = try TestChannel(.small)
+        for i in 0..<5 { #expect(try channel.send(count: 40, seed: UInt64(i)) == .sent) }
+        for _ in 0..<3 { #expect(try channel.receive() != nil) }
+        // Delivered after every message; released only in batches.
+        let delivered = channel.load64(channel.lanes.pool.returnIntent + 8)
+        #expect(delivered == 3 * 72)
+        #expect(channel.consumerIndex(.normal) == 0)
+        let start = try ResumePoint.receiver(base: channel.base, layout: channel.layout, direction: channel.direction)
+        #expect(start.normal == delivered)
+        #expect(channel.consumerIndex(.normal) == delivered, "the takeover released the delivered space")
+        let successor = MessageReceiver(base: channel.base, layout: channel.layout, direction: channel.direction,
+                                        notifier: NoNotifier(), resume: start)
+        #expect(try successor.tryReceive { $0.sequence } == 4)
+        // A delivered word outside consumer...producer (scribbled, or never kept) is ignored.
+        channel.store64(1 << 50, channel.lanes.pool.returnIntent + 8)
+        #expect(try ResumePoint.receiver(base: channel.base, layout: channel.layout,
+                                         direction: channel.direction).normal == delivered)
     }
 
     @Test func aScribbledIndexFailsTheResumeInsteadOfBeingFollowed() throws {
