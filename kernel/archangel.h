@@ -234,6 +234,7 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 	     u32 size, const u64 *correlation, bool count_full, bool publish,
 	     struct ach_block *block);
 void ach_publish(struct ach_channel *ch);
+void ach_rx_release(struct ach_channel *ch);
 long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
 		   long timeout, bool interruptible);
 int ach_send_timeout(struct ach_channel *ch, u8 type, u8 priority,

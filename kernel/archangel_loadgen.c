@@ -156,8 +156,9 @@ long ach_loadgen_channel(struct ach_channel *ch,
 			}
 		}
 	}
-	/* Whatever was committed, published or not, goes out now. */
+	/* Whatever was committed goes out now; consumed space is handed back. */
 	ach_publish(ch);
+	ach_rx_release(ch);
 	req->elapsed_ns = ktime_get_ns() - t0;
 	kvfree(buf);
 	return err;

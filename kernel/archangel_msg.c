@@ -45,6 +45,28 @@ static int ach_state_error(struct ach_channel *ch)
 	return 0;
 }
 
+/*
+ * Hands back consumed to_kernel space now, with the (G) check of the user's
+ * need_space words. Called before the kernel side sleeps for any reason, so
+ * a user sender waiting for room is never left waiting on a kernel that
+ * waits in turn (for to_user room, say).
+ */
+void ach_rx_release(struct ach_channel *ch)
+{
+	struct ach_rx *rx = &ch->rx;
+	unsigned long flags;
+	bool wake;
+
+	spin_lock_irqsave(&rx->lock, flags);
+	wake = ach_rcons_release(&rx->lane[ACH_EXPRESS]);
+	wake |= ach_rcons_release(&rx->lane[ACH_NORMAL]);
+	if (wake)
+		ach_add(&rx->st.notify_sent, 1);
+	spin_unlock_irqrestore(&rx->lock, flags);
+	if (wake)
+		ach_signal_user(ch, false);
+}
+
 /* ---------------------------------------------------------------------------
  * Sending (kernel -> user)
  */
@@ -232,6 +254,7 @@ long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
 	DEFINE_WAIT(wait);
 	int ready;
 
+	ach_rx_release(ch);
 	prepare_to_wait(&ch->space_wq, &wait,
 			interruptible ? TASK_INTERRUPTIBLE : TASK_UNINTERRUPTIBLE);
 	spin_lock_irqsave(&tx->lock, flags);
@@ -508,6 +531,8 @@ long ach_recv_wait(struct ach_channel *ch, long timeout, bool interruptible)
 	int ready, more;
 	bool wake;
 
+	/* Never sleep on records the user cannot see yet. */
+	ach_publish(ch);
 	prepare_to_wait(&ch->data_wq, &wait,
 			interruptible ? TASK_INTERRUPTIBLE : TASK_UNINTERRUPTIBLE);
 	spin_lock_irqsave(&rx->lock, flags);

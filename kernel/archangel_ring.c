@@ -287,7 +287,9 @@ int ach_rcons_peek(struct ach_rcons *c, struct ach_record *r)
 /*
  * Consumes @r and publishes the new index at once (so a successor resumes
  * exactly after it). Returns true when the user's producer waits for room
- * and should be signalled (checked in batches of a quarter ring).
+ * and should be signalled: checked with the (G) fence in batches of a
+ * quarter ring, and early when a plain read of need_space already shows a
+ * waiter (a hint only: the batched check is what guarantees the wake-up).
  */
 bool ach_rcons_advance(struct ach_rcons *c, const struct ach_record *r)
 {
@@ -295,7 +297,8 @@ bool ach_rcons_advance(struct ach_rcons *c, const struct ach_record *r)
 	c->published = c->consumer;
 	/* (C), matches (D): we are done reading before the space is reused. */
 	smp_store_release(c->w.kconsumer, c->consumer);
-	if (c->consumer - c->released >= c->release_batch)
+	if (c->consumer - c->released >= c->release_batch ||
+	    (READ_ONCE(*c->w.kneed_space) & ARCHANGEL_RING_NEED_SPACE))
 		return ach_rcons_release(c);
 	return false;
 }
