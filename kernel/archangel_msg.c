@@ -603,33 +603,43 @@ int ach_recv_timeout(struct ach_channel *ch, struct ach_msg *msg, void *buf,
  */
 
 /*
- * The user file is gone: complete a dead receiver's buffer return. If the
- * to_user lane named by the intent has consumer index == the intent's and
- * the return ring's producer stops 1..max_segments entries short of it,
- * publish the intent's producer value. Nobody else writes there now.
+ * The user file is gone: complete a dead receiver's buffer return
+ * (docs/recovery.md). The user's progress line (struct
+ * archangel_receiver_progress at to_user.pool.return_intent) holds the
+ * intent and each lane's delivered index. If the lane named by the intent
+ * has delivered (or, for a receiver that keeps no delivered words, consumer)
+ * index == the intent's, and the return ring's producer stops 1 to
+ * max_segments entries short of the intent's, publish the intent's producer
+ * value. Nobody else writes there until the next attach.
  */
 void ach_recover_user_returns(struct ach_channel *ch)
 {
 	const struct archangel_pool_offsets *po = &ch->off.to_user.pool;
 	const struct archangel_ring_offsets *lane;
 	u8 *base = ch->mem->rings.vaddr;
-	u64 intent, consumer, producer;
+	struct archangel_receiver_progress *prog;
+	u64 intent, consumer, delivered, producer;
 	unsigned long flags;
-	u32 dist;
+	u32 dist, want;
+	bool express;
 
 	if (!po->buffer_count)
 		return;
 	spin_lock_irqsave(&ch->tx.lock, flags);
+	prog = (struct archangel_receiver_progress *)(base + po->return_intent);
 	/* Pairs with the user's store-release of the intent. */
-	intent = smp_load_acquire((u64 *)(base + po->return_intent));
-	lane = intent & ARCHANGEL_INTENT_EXPRESS ? &ch->off.to_user.express :
-						   &ch->off.to_user.normal;
-	/* (B)-like: the user's last consumer store, released with (C). */
+	intent = smp_load_acquire(&prog->return_intent);
+	express = intent & ARCHANGEL_INTENT_EXPRESS;
+	lane = express ? &ch->off.to_user.express : &ch->off.to_user.normal;
+	/* Pairs with the user's store-release of its delivered index. */
+	delivered = smp_load_acquire(&prog->delivered[express]);
+	/* (B)-like, matches the user's (C) store of its consumer index. */
 	consumer = smp_load_acquire((u64 *)(base + lane->consumer));
 	producer = READ_ONCE(*(u64 *)(base + po->returns.producer));
 	dist = (u32)(intent >> 32) - (u32)producer;
-	if (((u32)consumer | (u32)(intent & ARCHANGEL_INTENT_EXPRESS)) ==
-	    (u32)intent && dist >= 1 && dist <= po->max_segments) {
+	want = (u32)intent & ~(u32)ARCHANGEL_INTENT_EXPRESS;
+	if (((u32)delivered == want || (u32)consumer == want) &&
+	    dist >= 1 && dist <= po->max_segments) {
 		/* (A), matches (B) of our own return-ring drain. */
 		smp_store_release((u64 *)(base + po->returns.producer),
 				  producer + dist);
