@@ -16,9 +16,9 @@ unsigned int ach_max_channels = 16;
 module_param_named(max_channels, ach_max_channels, uint, 0444);
 MODULE_PARM_DESC(max_channels, "Number of channel ids, 1..1024 (default 16)");
 
-unsigned int ach_spin_us;
+unsigned int ach_spin_us = 20;
 module_param_named(spin_us, ach_spin_us, uint, 0644);
-MODULE_PARM_DESC(spin_us, "Microseconds a blocking kernel sender/receiver polls before it sleeps (default 0)");
+MODULE_PARM_DESC(spin_us, "Microseconds a blocking kernel sender/receiver polls before it sleeps (default 20)");
 
 struct workqueue_struct *ach_wq;
 
