@@ -159,8 +159,11 @@ kernel_line() {
             # Some lines name the plain image "-unsigned".
             img=linux-image-$KVER-unsigned
         fi
+        if ! apt-cache show "$img=$KVERSION" >/dev/null 2>&1; then
+            apt-get update -qq || true
+        fi
         apt-cache show "$img=$KVERSION" >/dev/null 2>&1 ||
-            die "the image linux-image-$KVER is not available at version $KVERSION (the headers' version): apt lists $(apt-cache madison "linux-image-$KVER" 2>/dev/null | awk '{ print $3 }' | xargs)"
+            die "the image $img is not available at version $KVERSION (the headers' version; apt lists: $(apt-cache madison "$img" 2>/dev/null | awk '{ print $3 }' | xargs)). Upgrading the headers (apt-get install linux-headers-amd64) picks a kernel the archive still has."
         apt_fetch "$VM_CACHE/debs" "$img=$KVERSION"
         local deb
         deb=$(deb_path "$VM_CACHE/debs" "$img")
