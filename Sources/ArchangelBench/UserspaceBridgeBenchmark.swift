@@ -105,18 +105,22 @@ public final class UserspaceBridgeBenchmark: CrossProcessBridgeBenchmark {
         let count = options.roundTrips
         try command(.echoSpinning, count: count, size: size)
         let small = [UInt8](repeating: 0x42, count: size)
+        // The endpoint's halves, hoisted out of the loop as the in-process figures do.
+        let sender = kernel.sender, receiver = kernel.receiver
         try samples.withUnsafeMutableBufferPointer { out in
             try small.withUnsafeBytes { payload in
                 for i in 0..<count {
                     let start = archangel_monotonic_ns()
                     if size > 1024 {
-                        let loan = try kernel.loan(capacity: size, timeout: .seconds(10))
-                        loan.segment(0)[0] = UInt8(truncatingIfNeeded: i)
-                        try loan.commit(.aiRequest, length: size)
+                        while try !sender.tryBeginLoan(capacity: size) {}
+                        sender.loanSegment(0)[0] = UInt8(truncatingIfNeeded: i)
+                        while case .wouldBlock = try sender.tryCommitLoan(type: .aiRequest, priority: .normal,
+                                                                          length: size) {}
                     } else {
-                        while try !kernel.trySend(.aiRequest, bytes: payload) {}
+                        while case .wouldBlock = try sender.trySend(type: .aiRequest, priority: .normal,
+                                                                    payload: payload) {}
                     }
-                    while try kernel.tryReceive({ $0.count }) == nil {}
+                    while try receiver.tryReceive({ $0.count }) == nil {}
                     out[i] = archangel_monotonic_ns() - start
                 }
             }
@@ -236,18 +240,20 @@ public enum BenchPeer {
                 }
             case .echoSpinning:
                 let answer = [UInt8](repeating: 0x11, count: 64)
+                let sender = user.sender, receiver = user.receiver
                 try answer.withUnsafeBytes { bytes in
                     for _ in 0..<order.count {
                         var got: Int?
                         repeat {
-                            got = try user.tryReceive { view -> Int in
+                            got = try receiver.tryReceive { view -> Int in
                                 // Touch the message where it lies: its first and last byte.
                                 let first = view.segment(0).first ?? 0
                                 let last = view.segment(view.segmentCount - 1).last ?? 0
                                 return Int(first) + Int(last)
                             }
                         } while got == nil
-                        while try !user.trySend(.aiResponse, bytes: bytes) {}
+                        while case .wouldBlock = try sender.trySend(type: .aiResponse, priority: .normal,
+                                                                    payload: bytes) {}
                     }
                 }
             case .echoBlocking:

@@ -216,11 +216,13 @@ public struct RecordRingConsumer {
     /// Returns true when the producer is waiting for space (the caller signals it).
     @inlinable
     public mutating func settle() -> Bool {
-        if consumer != published {
-            published = consumer
-            // (C) pairs with (D).
-            words.kConsumer.pointee.store(consumer, ordering: .releasing)
-        }
+        // Nothing consumed since the last look: nothing to publish, and a
+        // producer that waits has been seen already. This keeps an idle
+        // spinning receiver to the one load of the producer index.
+        guard consumer != published else { return false }
+        published = consumer
+        // (C) pairs with (D).
+        words.kConsumer.pointee.store(consumer, ordering: .releasing)
         return NeedFlag.shouldSignal(words.kNeedSpace.pointee.load(ordering: .relaxed),
                                      lastSignalled: &lastSpaceSignalled)
     }
