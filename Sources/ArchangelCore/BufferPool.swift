@@ -24,7 +24,7 @@ struct PoolLender {
     ///   - inFlight: buffers that are not free (a sender taking over; see `ResumePoint.sender`).
     ///   - returnStart: where to resume draining the return ring.
     init(base: UnsafeMutableRawPointer, layout: PoolLayout, name: String, inFlight: [UInt32] = [],
-         returnStart: UInt64 = 0) {
+         returnStart: UInt64 = 0, returnEpisode: UInt32 = 0) {
         count = layout.bufferCount
         bufferSize = layout.bufferSize
         threshold = layout.threshold
@@ -42,7 +42,7 @@ struct PoolLender {
             freeCount += 1
         }
         returns = count > 0 ? IndexRingConsumer(base: base, layout: layout.returns, name: "\(name).returns",
-                                                start: returnStart) : nil
+                                                start: returnStart, wakeEpisode: returnEpisode) : nil
     }
 
     func deallocate() {

@@ -67,11 +67,16 @@ public struct IndexRingConsumer {
     @usableFromInline var wakeEpisode: UInt32 = 0
 
     /// Binds the consumer side of the ring at `layout`.
-    public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0) {
+    ///
+    /// `start` is the index to resume from and `wakeEpisode` the sleep counter
+    /// to continue (both 0 for a new channel; see `ResumePoint`).
+    public init(base: UnsafeMutableRawPointer, layout: RingLayout, name: String, start: UInt64 = 0,
+                wakeEpisode: UInt32 = 0) {
         words = RingWords(base: base, layout: layout, name: name)
         entries = UInt64(layout.size / 4)
         consumer = start
         cachedProducer = start
+        self.wakeEpisode = wakeEpisode
     }
 
     /// Calls `body` with every published entry, then releases them.

@@ -86,7 +86,7 @@ public final class MessageSender: @unchecked Sendable {
         let name = "\(direction)"
         let r = resume ?? ResumePoint.Sender()
         let pool = PoolLender(base: base, layout: d.pool, name: name, inFlight: r.buffersInFlight,
-                              returnStart: r.returnConsumer)
+                              returnStart: r.returnConsumer, returnEpisode: r.returnEpisode)
         let normal = RecordRingProducer(base: base, layout: d.normal, name: "\(name).normal", start: r.normal,
                                         consumerSeen: r.normalConsumer, spaceEpisode: r.normalEpisode)
         let express = RecordRingProducer(base: base, layout: d.express, name: "\(name).express", start: r.express,

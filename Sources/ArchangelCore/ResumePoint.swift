@@ -41,6 +41,8 @@ public enum ResumePoint {
         public var normalEpisode: UInt32 = 0, expressEpisode: UInt32 = 0
         /// Where to resume draining the return ring.
         public var returnConsumer: UInt64 = 0
+        /// The return ring's sleep counter to continue (a sender waiting for buffers sleeps on it).
+        public var returnEpisode: UInt32 = 0
         /// Buffers that are not free: named by unread messages, or on their way back.
         public var buffersInFlight: [UInt32] = []
         /// The highest sequence number among the unread messages (0 if none).
@@ -159,6 +161,10 @@ public enum ResumePoint {
             let producer = returns.kProducer.pointee.load(ordering: .acquiring)
             try returns.check(producer, from: consumer, to: consumer &+ entries)
             start.returnConsumer = consumer
+            // Continue the sleep counter: the receiver signals a sleep only once
+            // per counter value, so restarting it could repeat a value it
+            // already signalled and lose the wake-up.
+            start.returnEpisode = returns.kNeedWakeup.pointee.load(ordering: .relaxed) >> 1
             // Published returns, plus those staged behind an intent.
             let staged = UInt64(intent.missingEntries(returnProducer: producer, maxSegments: d.pool.maxSegments))
             var index = consumer

@@ -74,6 +74,24 @@ public final class ChildProcess: @unchecked Sendable {
         return code
     }
 
+    /// Waits up to `timeout` for the child to end; nil if it is still running then.
+    public func wait(timeout: Duration) -> Int32? {
+        if let status { return status }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var raw: Int32 = 0
+            let result = waitpid(pid, &raw, WNOHANG)
+            if result == pid {
+                let code = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+                status = code
+                return code
+            }
+            if result < 0 && errno != EINTR { return nil }
+            usleep(2_000)
+        }
+        return nil
+    }
+
     /// Reads the child's standard output until it closes.
     public func readAllOutput() -> String {
         var bytes: [UInt8] = []

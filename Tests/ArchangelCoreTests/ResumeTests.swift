@@ -130,6 +130,16 @@ import Testing
                                          direction: channel.direction).normal == delivered)
     }
 
+    @Test func aNewSenderContinuesTheSleepCountersItsPredecessorLeft() throws {
+        let channel = try TestChannel(.small)
+        // As if the predecessor had slept 5 times waiting for buffers and 9 times for room.
+        channel.store32(5 << 1, channel.lanes.pool.returns.needWakeup)
+        channel.store32(9 << 1 | 1, channel.ring(.express).needSpace)
+        let start = try ResumePoint.sender(base: channel.base, layout: channel.layout, direction: channel.direction)
+        #expect(start.returnEpisode == 5)
+        #expect(start.expressEpisode == 9)
+    }
+
     @Test func aScribbledIndexFailsTheResumeInsteadOfBeingFollowed() throws {
         let channel = try TestChannel(.small)
         channel.store64(1 << 40, channel.ring(.normal).producer)

@@ -150,7 +150,10 @@ struct MultiProcessTests {
         }
         stop.store(true, ordering: .releasing)
         let (last, lastOutput) = try follower()
-        #expect(last.wait() == 0, "the last follower drains the stream and stops at its end")
+        // A lost wake-up or a leaked buffer would leave it waiting forever: give it a minute.
+        let lastStatus = last.wait(timeout: .seconds(60))
+        if lastStatus == nil { last.signal(SIGKILL) }
+        #expect(lastStatus == 0, "the last follower drains the stream and stops at its end")
         logs.append(parse(lastOutput.finish()))
         try streamer.join()
         collecting.store(false, ordering: .releasing)
