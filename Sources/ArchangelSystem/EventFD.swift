@@ -38,15 +38,7 @@ public final class EventFD: PeerNotifier, @unchecked Sendable {
     ///
     /// - Returns: true when notified, false on timeout.
     public func wait(timeout: Duration?) throws(ChannelError) -> Bool {
-        var pfd = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        let ready: Int32
-        if let timeout {
-            var ts = timespec(timeout)
-            ready = try SystemCall.retrying("ppoll") { archangel_ppoll(&pfd, 1, &ts) }
-        } else {
-            ready = try SystemCall.retrying("ppoll") { archangel_ppoll(&pfd, 1, nil) }
-        }
-        guard ready > 0 else { return false }
+        guard try SystemCall.waitReadable(descriptor, timeout: timeout) else { return false }
         reset()
         return true
     }

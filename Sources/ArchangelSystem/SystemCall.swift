@@ -1,4 +1,5 @@
 import ArchangelCore
+import CArchangel
 import Glibc
 
 /// One place for libc contact: retries EINTR and turns failures into
@@ -15,6 +16,21 @@ enum SystemCall {
             if code == EINTR { continue }
             throw ChannelError.system(operation: name, errno: code)
         }
+    }
+
+    /// Waits until `descriptor` is readable (or hung up) or `timeout` passes (nil: forever).
+    ///
+    /// - Returns: false on timeout.
+    static func waitReadable(_ descriptor: Int32, timeout: Duration?) throws(ChannelError) -> Bool {
+        var pfd = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let ready: Int32
+        if let timeout {
+            var ts = timespec(timeout)
+            ready = try retrying("ppoll") { archangel_ppoll(&pfd, 1, &ts) }
+        } else {
+            ready = try retrying("ppoll") { archangel_ppoll(&pfd, 1, nil) }
+        }
+        return ready > 0
     }
 }
 

@@ -133,14 +133,6 @@ public final class UnixSocket: @unchecked Sendable {
     ///
     /// - Returns: false on timeout.
     public func waitReadable(timeout: Duration?) throws(ChannelError) -> Bool {
-        var pfd = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        let ready: Int32
-        if let timeout {
-            var ts = timespec(timeout)
-            ready = try SystemCall.retrying("ppoll") { archangel_ppoll(&pfd, 1, &ts) }
-        } else {
-            ready = try SystemCall.retrying("ppoll") { archangel_ppoll(&pfd, 1, nil) }
-        }
-        return ready > 0
+        try SystemCall.waitReadable(descriptor, timeout: timeout)
     }
 }
