@@ -108,6 +108,66 @@ int archangel_comm_receive_message(u32 channel_id,
 }
 EXPORT_SYMBOL_GPL(archangel_comm_receive_message);
 
+int archangel_comm_send_message_ex(u32 channel_id,
+				   const struct archangel_comm_msg *msg,
+				   const void *data, u32 size,
+				   long timeout_jiffies)
+{
+	struct ach_channel *ch;
+	u64 correlation;
+	int err;
+
+	if (!msg || timeout_jiffies < 0 || (!data && size) ||
+	    (msg->flags & ~ARCHANGEL_MSG_F_CORRELATED))
+		return -EINVAL;
+	ch = ach_channel_get(channel_id);
+	if (!ch)
+		return -ENOENT;
+	correlation = msg->correlation;
+	if (msg->type < ARCHANGEL_MSG_TYPE_MIN ||
+	    msg->type > ARCHANGEL_MSG_TYPE_MAX ||
+	    msg->priority > ARCHANGEL_PRIORITY_MAX)
+		err = -EINVAL;
+	else
+		err = ach_send_timeout(ch, msg->type, msg->priority, data, size,
+				       msg->flags & ARCHANGEL_MSG_F_CORRELATED ?
+				       &correlation : NULL,
+				       true, timeout_jiffies, true);
+	ach_channel_put(ch);
+	return err;
+}
+EXPORT_SYMBOL_GPL(archangel_comm_send_message_ex);
+
+int archangel_comm_receive_message_ex(u32 channel_id,
+				      struct archangel_comm_msg *msg,
+				      void *data, u32 max_size,
+				      long timeout_jiffies)
+{
+	struct ach_channel *ch;
+	struct ach_msg m;
+	int ret;
+
+	if (!msg || timeout_jiffies < 0)
+		return -EINVAL;
+	ch = ach_channel_get(channel_id);
+	if (!ch)
+		return -ENOENT;
+	ret = ach_recv_timeout(ch, &m, data, max_size, timeout_jiffies, true);
+	if (ret >= 0) {
+		msg->type = m.type;
+		msg->priority = m.priority;
+		msg->flags = m.flags;
+		msg->size = ret;
+		msg->sequence = m.sequence;
+		msg->timestamp = m.timestamp;
+		msg->correlation = m.flags & ARCHANGEL_MSG_F_CORRELATED ?
+				   m.correlation : 0;
+	}
+	ach_channel_put(ch);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(archangel_comm_receive_message_ex);
+
 int archangel_comm_notify_kernel(u32 channel_id)
 {
 	struct ach_channel *ch = ach_channel_get(channel_id);

@@ -88,6 +88,39 @@ int archangel_comm_receive_message_timeout(u32 channel_id,
 					   void *data, u32 max_size,
 					   long timeout_jiffies);
 
+/*
+ * A message's header fields, for the _ex variants below (beyond the seed's
+ * API: a correlated send, and a receive that reports every header field).
+ */
+struct archangel_comm_msg {
+	u8 type;		/* ARCHANGEL_MSG_*: send in, receive out */
+	u8 priority;		/* ARCHANGEL_PRIORITY_*: send in, receive out */
+	u16 flags;		/* in: _F_CORRELATED or 0; out: ARCHANGEL_MSG_F_* */
+	u32 size;		/* receive out: payload bytes */
+	u64 sequence;		/* receive out: the sender's sequence number */
+	u64 timestamp;		/* receive out: CLOCK_MONOTONIC ns */
+	u64 correlation;	/* the answered request's sequence: in, out */
+};
+
+/*
+ * archangel_comm_send_message_timeout() with @msg's type, priority and, when
+ * @msg->flags has ARCHANGEL_MSG_F_CORRELATED, correlation (the sequence of
+ * the request it answers). Other flags are -EINVAL.
+ */
+int archangel_comm_send_message_ex(u32 channel_id,
+				   const struct archangel_comm_msg *msg,
+				   const void *data, u32 size,
+				   long timeout_jiffies);
+
+/*
+ * archangel_comm_receive_message_timeout() that fills in every field of
+ * *@msg. Returns the payload length, or a negative errno.
+ */
+int archangel_comm_receive_message_ex(u32 channel_id,
+				      struct archangel_comm_msg *msg,
+				      void *data, u32 max_size,
+				      long timeout_jiffies);
+
 /* Wakes the in-kernel receivers and senders waiting on the channel. */
 int archangel_comm_notify_kernel(u32 channel_id);
 
