@@ -1,3 +1,5 @@
+import Glibc
+
 /// What was wrong with shared memory when a channel stopped trusting it.
 ///
 /// Every case names the value that failed its check, so a corrupted channel
@@ -25,6 +27,9 @@ public enum CorruptionReason: Equatable, Sendable, CustomStringConvertible {
     case returnRingOverflow
     /// The channel memory's header or offsets did not describe a valid layout.
     case badLayout(String)
+    /// The peer (e.g. the kernel module) found this side's writes invalid and
+    /// failed the channel; the text says where to look.
+    case reportedByPeer(String)
 
     public var description: String {
         switch self {
@@ -50,6 +55,8 @@ public enum CorruptionReason: Equatable, Sendable, CustomStringConvertible {
             "return ring full although it holds every buffer: the sender does not consume it"
         case let .badLayout(what):
             "bad channel layout: \(what)"
+        case let .reportedByPeer(what):
+            "the peer failed the channel: \(what)"
         }
     }
 }
@@ -99,6 +106,9 @@ public enum ChannelError: Error, Equatable, Sendable, CustomStringConvertible {
     case protocolViolation(String)
     /// This side of the channel is already attached by another process.
     case sideInUse(UInt32)
+    /// The kernel device cannot be opened (`errno` from open): the module is
+    /// not loaded (ENOENT, ENODEV, ENXIO) or this process may not use it (EACCES, EPERM).
+    case deviceUnavailable(path: String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -140,6 +150,16 @@ public enum ChannelError: Error, Equatable, Sendable, CustomStringConvertible {
             "attach protocol violated: \(what)"
         case let .sideInUse(id):
             "that side of channel \(id) is attached by another process; close it there, or wait until it exits"
+        case let .deviceUnavailable(path, errno):
+            switch errno {
+            case ENOENT, ENODEV, ENXIO:
+                "no \(path) (\(ABI.describe(errno: errno))): is the archangel module loaded? "
+                    + "Load it (insmod kernel/archangel.ko) or use the userspace backend"
+            case EACCES, EPERM:
+                "\(path) is 0600 (\(ABI.describe(errno: errno))): run as root, or use the userspace backend"
+            default:
+                "cannot open \(path): \(ABI.describe(errno: errno))"
+            }
         }
     }
 }

@@ -56,6 +56,14 @@ public final class SharedMemory: @unchecked Sendable {
         self.descriptor = descriptor
     }
 
+    /// Adopts a mapping made elsewhere (the piecewise mapping of a kernel
+    /// channel, or a region mapped from a device): unmapped on deinit, no descriptor.
+    init(adoptingMapping base: UnsafeMutableRawPointer, size: Int) {
+        self.base = base
+        self.size = size
+        descriptor = -1
+    }
+
     private static func map(fd: Int32, size: Int, offset: Int = 0,
                             writable: Bool = true) throws(ChannelError) -> UnsafeMutableRawPointer {
         let protection = writable ? PROT_READ | PROT_WRITE : PROT_READ
