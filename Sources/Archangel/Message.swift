@@ -18,6 +18,18 @@ public struct Message: Sendable, Equatable {
     /// The payload.
     public var bytes: [UInt8]
 
+    /// A message with these fields (e.g. one a test peer received outside a `Channel`).
+    public init(type: MessageType, priority: MessagePriority, sequence: UInt64, timestamp: UInt64,
+                flags: MessageFlags, correlation: UInt64?, bytes: [UInt8]) {
+        self.type = type
+        self.priority = priority
+        self.sequence = sequence
+        self.timestamp = timestamp
+        self.flags = flags
+        self.correlation = correlation
+        self.bytes = bytes
+    }
+
     /// Copies a lent message.
     public init(_ view: MessageView) {
         type = view.type

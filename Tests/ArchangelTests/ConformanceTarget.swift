@@ -140,7 +140,7 @@ struct TemporaryDirectory: Sendable {
 
 /// Every backend the suite runs against.
 enum Backends {
-    static let all: [any ConformanceTarget] = [InProcessTarget(), UserspaceTarget()]
+    static let all: [any ConformanceTarget] = KernelTarget.including([InProcessTarget(), UserspaceTarget()])
 }
 
 /// Small geometry so that full rings and empty pools are cheap to reach.
