@@ -49,6 +49,9 @@ final class OutputCollector: Sendable {
         }
     }
 
+    /// Lines read so far.
+    var count: Int { lines.withLock { $0.count } }
+
     /// Every line, once the child's output has closed.
     func finish() -> [String] {
         thread.join()
@@ -140,10 +143,17 @@ struct MultiProcessTests {
         func parse(_ lines: [String]) -> [UInt64] {
             lines.compactMap { $0.hasPrefix("R ") ? UInt64($0.dropFirst(2)) : nil }
         }
-        for _ in 0..<kills {
+        for round in 0..<kills {
             let (child, output) = try follower()
-            // Random kill points: from before the attach to well into the stream.
-            usleep(UInt32(generator.next() % 40_000))
+            // Random kill points: every other round from the spawn (often before
+            // the attach), the others once the stream flows (a slow start, as
+            // under ThreadSanitizer, would otherwise leave no kill mid-stream).
+            if round % 2 == 1 {
+                for _ in 0..<1000 where output.count == 0 { usleep(2_000) }
+                usleep(UInt32(generator.next() % 10_000))
+            } else {
+                usleep(UInt32(generator.next() % 40_000))
+            }
             child.signal(SIGKILL)
             #expect(child.wait() == 128 + SIGKILL)
             logs.append(parse(output.finish()))
