@@ -56,14 +56,19 @@ public struct UserspaceBackend: ChannelBackend {
                                            kernelSide: side == .kernel, geometry: geometry)
         let (socket, reply) = try HostProtocol.exchange(request, at: socketPath, descriptors: [counters.descriptor])
         var fds = reply.descriptors
-        defer { for fd in fds { close(fd) } }
+        defer { for fd in fds where fd >= 0 { close(fd) } }
         guard fds.count >= 5, reply.header.side == (side == .kernel ? 1 : 0) else {
             throw .protocolViolation("an attach reply carries at least 5 descriptors and our side, got "
                 + "\(fds.count) and side \(reply.header.side)")
         }
+        // Each descriptor leaves `fds` before the call that takes it over
+        // (which closes it on failure), so none is closed twice.
+        func take(_ index: Int) -> Int32 {
+            defer { fds[index] = -1 }
+            return fds[index]
+        }
         let size = Int(clamping: reply.header.memory_size)
-        let memory = try SharedMemory(mapping: fds[0], size: size)
-        fds[0] = -1
+        let memory = try SharedMemory(mapping: take(0), size: size)
         let layout = try ChannelLayout.load(from: memory.base, size: size)
         guard layout.offsets == reply.header.offsets else {
             throw .protocolViolation("the offsets in the reply differ from those in the channel memory")
@@ -72,14 +77,12 @@ public struct UserspaceBackend: ChannelBackend {
         guard layout.channelID == channelID.rawValue else {
             throw .protocolViolation("the host answered for channel \(channelID), the memory is channel \(layout.channelID)")
         }
-        let dataReady = EventFD(adopting: fds[1]), spaceReady = EventFD(adopting: fds[2])
-        let peerData = EventFD(adopting: fds[3]), peerSpace = EventFD(adopting: fds[4])
+        let dataReady = EventFD(adopting: take(1)), spaceReady = EventFD(adopting: take(2))
+        let peerData = EventFD(adopting: take(3)), peerSpace = EventFD(adopting: take(4))
         var region: SharedMemory?
         if fds.count >= 6, reply.header.shared_size > 0 {
-            region = try SharedMemory(mapping: fds[5], size: Int(clamping: reply.header.shared_size))
-            fds[5] = -1
+            region = try SharedMemory(mapping: take(5), size: Int(clamping: reply.header.shared_size))
         }
-        fds[1...4] = [-1, -1, -1, -1]
         // Take over where the side's previous holder stopped (a fresh channel is all zeros).
         let takeover = Channel.Takeover(
             sender: try ResumePoint.sender(base: memory.base, layout: layout, direction: side.outgoing),
