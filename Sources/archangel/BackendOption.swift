@@ -3,8 +3,9 @@ import ArgumentParser
 
 /// `--backend`, shared by every command that opens channels.
 struct BackendOption: ParsableArguments {
-    /// Backends this build can open. `userspace` is the embedded default; the kernel module joins next.
-    static let available = ["userspace", "in-process"]
+    /// Backends this build can open. `userspace` is the embedded default; `kernel` needs the module
+    /// (and root); `auto` is `kernel` when /dev/archangel exists, else `userspace`.
+    static let available = ["userspace", "in-process", "kernel", "auto"]
 
     @Option(help: "Backend: \(BackendOption.available.joined(separator: ", ")).")
     var backend = "userspace"

@@ -32,6 +32,8 @@ struct DemoCommand: ParsableCommand {
     }
 
     func run() throws {
+        let backend = backendOption.backend
+        if backend == "kernel" || (backend == "auto" && KernelBackend.isAvailable()) { return try runKernel() }
         let manager = try CommManager()
         let id = try manager.createChannel()
         let report = backendOption.backend == "in-process"
