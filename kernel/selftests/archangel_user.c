@@ -35,6 +35,35 @@ static inline void compiler_barrier(void)
 	__asm__ __volatile__("" ::: "memory");
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	compiler_barrier();
+#endif
+}
+
+/*
+ * The wait policy's poll: true while a wait may keep polling (spin_us not
+ * yet over since *deadline was set on the first call). The clock is read
+ * every 16 polls only.
+ */
+static int may_spin(const struct au_channel *ch, __u64 *deadline, unsigned int *polls)
+{
+	__u64 now;
+
+	if (!ch->spin_us || !ch->spin_ok)
+		return 0;
+	cpu_relax();
+	if ((*polls)++ & 15)
+		return 1;
+	now = au_now_ns();
+	if (!*deadline)
+		*deadline = now + (__u64)ch->spin_us * 1000;
+	return now < *deadline;
+}
+
 static __u64 stride_of(__u64 size) { return (size + ARCHANGEL_RECORD_ALIGN - 1) & ~(__u64)(ARCHANGEL_RECORD_ALIGN - 1); }
 static int is_pow2(__u64 x) { return x && !(x & (x - 1)); }
 static __u64 page_up(__u64 x) { return (x + AU_PAGE - 1) & ~(__u64)(AU_PAGE - 1); }
@@ -404,6 +433,8 @@ int au_attach(struct au_channel *ch, int fd, __u32 id, int eventfds)
 	ch->fd = fd;
 	ch->id = id;
 	ch->data_efd = ch->space_efd = -1;
+	ch->spin_us = AU_SPIN_US_DEFAULT;
+	ch->spin_ok = sysconf(_SC_NPROCESSORS_ONLN) > 1;
 	err = au_attach_req(fd, id, &req);
 	if (err)
 		return err;
@@ -448,6 +479,8 @@ err_clear:
 	ch->base = NULL;
 	return err;
 }
+
+void au_set_spin(struct au_channel *ch, __u32 spin_us) { ch->spin_us = spin_us; }
 
 int au_channel_new(struct au_channel *ch, struct archangel_create_req *req)
 {
@@ -522,6 +555,8 @@ void au_publish(struct au_channel *ch)
 	int wake_express = prod_publish(&ch->tx.express);	/* express first */
 	int wake_normal = prod_publish(&ch->tx.normal);
 
+	/* The next message committed opens a new batch: it reads the clock. */
+	ch->tx.batch_ts = 0;
 	if (wake_express || wake_normal) {
 		ch->st.notify_data++;
 		au_notify(ch->fd, ARCHANGEL_NOTIFY_DATA);
@@ -565,7 +600,6 @@ int au_send(struct au_channel *ch, __u8 type, __u8 priority, const void *payload
 	__u32 extra = correlation ? AU_CORR : 0, segs = 0, length, i;
 	__u16 flags = correlation ? ARCHANGEL_MSG_F_CORRELATED : 0;
 	struct archangel_msg_header h;
-	struct timespec ts;
 	unsigned char *rec, *cur;
 	int via_pool = 0;
 
@@ -622,11 +656,15 @@ int au_send(struct au_channel *ch, __u8 type, __u8 priority, const void *payload
 	} else if (n) {
 		memcpy(cur, payload, n);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/*
+	 * One clock read per publication: a batch is built within nanoseconds,
+	 * and reading the clock per message would cost more than the send.
+	 */
+	if (!tx->batch_ts)
+		tx->batch_ts = au_now_ns();
 	h = (struct archangel_msg_header){
 		.magic = ARCHANGEL_MSG_MAGIC, .type = type, .priority = priority, .flags = flags,
-		.size = length, .sequence = ++tx->sequence,
-		.timestamp = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec,
+		.size = length, .sequence = ++tx->sequence, .timestamp = tx->batch_ts,
 	};
 	memcpy(rec, &h, sizeof(h));
 	p->producer += stride_of(length);
@@ -660,10 +698,17 @@ static int wait_fd(int fd, int timeout_ms, __u64 *wakeups, __u64 *signals)
 static int wait_pool(struct au_channel *ch, int timeout_ms)
 {
 	struct au_icons *ret = &ch->tx.returns;
+	unsigned int polls = 0;
+	__u64 deadline = 0;
 	int r;
 
 	if (!ch->tx.count)
 		return 1;
+	do {
+		/* (B) pairs with (A): reclaim() takes the entries. */
+		if (load_acquire(ret->r.kproducer) != ret->consumer)
+			return 1;
+	} while (may_spin(ch, &deadline, &polls));
 	store_relaxed(ret->r.kneed_wakeup, need_raise(&ret->wake_episode));
 	/* (F) pairs with the kernel receiver's (E) after it publishes returns. */
 	full_fence();
@@ -684,9 +729,19 @@ static int wait_ring(struct au_channel *ch, int timeout_ms)
 	struct au_sender *tx = &ch->tx;
 	struct au_prod *p = tx->blocked_express ? &tx->express : &tx->normal;
 	__u64 stride = stride_of(tx->blocked_length), tail = p->r.size - (p->producer & p->r.mask);
-	__u64 needed = stride > tail ? tail + stride : stride, c;
+	__u64 needed = stride > tail ? tail + stride : stride, c, deadline = 0;
+	unsigned int polls = 0;
 	int r;
 
+	do {
+		/* (D) pairs with (C) */
+		c = load_acquire(p->r.kconsumer);
+		if (!index_ok(c, p->cached_consumer, p->published))
+			return au_fail(ch);
+		p->cached_consumer = c;
+		if (p->producer + needed - c <= p->r.size)
+			return 1;
+	} while (may_spin(ch, &deadline, &polls));
 	store_relaxed(p->r.kneed_space, need_raise(&p->space_episode));
 	/* (H) pairs with (G): the flag is visible before we re-read the consumer index. */
 	full_fence();
@@ -711,6 +766,8 @@ int au_wait_space(struct au_channel *ch, int timeout_ms)
 {
 	if (ch->failed)
 		return -EBADMSG;
+	/* What is committed must be visible, or the room may never come. */
+	au_publish(ch);
 	return ch->tx.blocked_on_pool ? wait_pool(ch, timeout_ms) : wait_ring(ch, timeout_ms);
 }
 
@@ -949,14 +1006,54 @@ int au_recv_done_partial(struct au_channel *ch, struct au_msg *m, int steps)
 
 int au_recv_done(struct au_channel *ch, struct au_msg *m) { return au_recv_done_partial(ch, m, 4); }
 
+int au_recv_many(struct au_channel *ch, au_recv_fn fn, void *arg, unsigned int max)
+{
+	struct au_msg m;
+	unsigned int n = 0;
+	int lane, r, stop = 0;
+
+	if (ch->failed)
+		return -EBADMSG;
+	/* Express first; each lane drained as far as max allows. */
+	for (lane = 1; lane >= 0 && n < max && !stop; lane--) {
+		struct au_cons *c = lane ? &ch->rx.express : &ch->rx.normal;
+
+		while (n < max && !stop) {
+			r = cons_peek(ch, c, &m);
+			if (r < 0)
+				return r;
+			if (r == 0)
+				break;
+			stop = fn ? fn(ch, &m, arg) : 0;
+			r = au_recv_done(ch, &m);
+			if (r < 0)
+				return r;
+			n++;
+		}
+	}
+	if (!stop && n < max)
+		au_release(ch);	/* empty: hand back consumed space now, as au_recv */
+	return (int)n;
+}
+
 int au_wait_data(struct au_channel *ch, int timeout_ms)
 {
 	struct au_receiver *rx = &ch->rx;
+	unsigned int polls = 0;
+	__u64 deadline = 0;
 	int has, r;
 
 	if (ch->failed)
 		return -EBADMSG;
 	au_release(ch);
+	/* The wait policy: poll before announcing a sleep. */
+	do {
+		has = cons_has_data(ch, &rx->express);
+		if (has == 0)
+			has = cons_has_data(ch, &rx->normal);
+		if (has != 0)
+			return has;
+	} while (may_spin(ch, &deadline, &polls));
 	store_relaxed(rx->express.r.kneed_wakeup, need_raise(&rx->express.wake_episode));
 	store_relaxed(rx->normal.r.kneed_wakeup, need_raise(&rx->normal.wake_episode));
 	/* (F) pairs with (E): our flags are visible before we re-read the producer indices. */

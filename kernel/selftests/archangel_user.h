@@ -99,6 +99,8 @@ struct au_sender {		/* to_kernel */
 	int blocked_on_pool;
 	int blocked_express;
 	__u32 blocked_length;		/* record bytes (ring) or buffers (pool) */
+	/* The batch's timestamp: read once per publication (0: not yet). */
+	__u64 batch_ts;
 };
 
 struct au_receiver {		/* to_user */
@@ -128,6 +130,9 @@ struct au_channel {
 	struct au_sender tx;
 	struct au_receiver rx;
 	struct au_stats st;
+	/* Wait policy: poll this long before sleeping (au_set_spin). */
+	__u32 spin_us;
+	int spin_ok;		/* more than one CPU online: a peer can run while we poll */
 };
 
 /* One received message: a validated header copy and where the payload lies. */
@@ -149,6 +154,16 @@ struct au_msg {
 	struct au_seg seg[256];
 };
 
+/*
+ * The wait policy's default, as Swift's WaitPolicy.default: au_wait_data and
+ * au_wait_space poll the ring for this many microseconds before they raise
+ * need_wakeup / need_space and sleep on the eventfd. A busy peer answers
+ * well within that, so a receiver keeping up with its sender never pays an
+ * eventfd wake-up. With one CPU online nothing is polled (the peer cannot
+ * run while we poll).
+ */
+#define AU_SPIN_US_DEFAULT	20
+
 /* Device and channel. All return 0 or a negative errno. */
 int au_open(void);
 int au_create(int fd, struct archangel_create_req *req);	/* req->channel_id in/out */
@@ -169,11 +184,17 @@ int au_attach(struct au_channel *ch, int fd, __u32 id, int eventfds);
 int au_channel_new(struct au_channel *ch, struct archangel_create_req *req);
 /* Unmaps, frees and closes (channel_fd too when close_fd). Does not destroy. */
 void au_detach(struct au_channel *ch, int close_fd);
+/* Sets the wait policy: poll spin_us microseconds before sleeping (0: sleep at once). */
+void au_set_spin(struct au_channel *ch, __u32 spin_us);
 /* Maps the channel pieces at base (span reserved); for tests of mmap. */
 int au_map_pieces(int fd, unsigned char *base, const struct archangel_channel_offsets *off);
 
 /*
  * Sending (to_kernel). 0: sent (committed; published when publish != 0);
+ * with publish == 0 a batch of sends is made visible by one au_publish(): one
+ * store-release, one fence, at most one NOTIFY, and one clock read for the
+ * whole batch (every message of a batch carries the same timestamp, as in
+ * docs/memory-ordering.md, "Timestamps"). au_wait_space publishes first.
  * -EAGAIN: ring full or too few pool buffers (nothing sent); -EMSGSIZE: over
  * max_payload; -EBADMSG: the kernel scribbled over shared memory.
  */
@@ -205,7 +226,19 @@ int au_recv_done(struct au_channel *ch, struct au_msg *m);
 int au_recv_done_partial(struct au_channel *ch, struct au_msg *m, int steps);
 /* Publishes consumed space now, waking the kernel sender if it waits. */
 void au_release(struct au_channel *ch);
-/* Sleeps until to_user has data (1), timeout (0) or error (< 0). */
+/*
+ * Batched receive: up to max messages, express lane first, each handed to
+ * fn(ch, m, arg) and then consumed with au_recv_done (same return protocol,
+ * same consumer-index rules). Stops early when both lanes are empty or fn
+ * returns non-zero (that message is consumed too). Returns the number of
+ * messages handled, or a negative errno (-EBADMSG on corruption).
+ */
+typedef int (*au_recv_fn)(struct au_channel *ch, const struct au_msg *m, void *arg);
+int au_recv_many(struct au_channel *ch, au_recv_fn fn, void *arg, unsigned int max);
+/*
+ * Sleeps until to_user has data (1), timeout (0) or error (< 0), after
+ * polling for the wait policy's spin_us first.
+ */
 int au_wait_data(struct au_channel *ch, int timeout_ms);
 /* Copies a message's payload out (at most max bytes); returns bytes copied. */
 __u32 au_msg_copy(const struct au_msg *m, void *dst, __u32 max);
