@@ -112,7 +112,7 @@ public enum BenchSuite {
     /// bars for `userspace`, none otherwise (the in-process figures carry
     /// their ratio to the plain ring).
     public static func comparisons(for backend: String) -> [Comparison] {
-        backend == "userspace" ? crossProcessComparisons : []
+        backend == "userspace" ? crossProcessComparisons : backend == "kernel" ? KernelBenchmarks.comparisons : []
     }
 
     /// Runs every benchmark and returns the measurements, baselines first.
@@ -125,6 +125,7 @@ public enum BenchSuite {
     /// figures instead (see ``runCrossProcess(_:progress:)``).
     public static func run(_ options: Options, progress: (String) -> Void = { _ in }) throws -> [Measurement] {
         if options.backend == "userspace" { return try runCrossProcess(options, progress: progress) }
+        if options.backend == "kernel" { return try KernelBenchmarks.run(options, progress: progress) }
         let manager = try CommManager(configuration: .init(maxChannels: 1))
         let id = try manager.createChannel()
         defer { manager.destroyChannel(id) }
