@@ -64,7 +64,8 @@ extension DemoCommand {
                     tally.byType[Int(view.type.rawValue)] += 1
                     tally.bytes += view.count
                     if view.flags.contains(.dma) { tally.poolMessages += 1 }
-                    guard view.type == .aiResponse else { return nil }
+                    // The kernel's verdicts are correlated; PRODUCE's own AI_RESPONSE events are not.
+                    guard view.type == .aiResponse, view.correlation != nil else { return nil }
                     var stamp: UInt64 = 0
                     withUnsafeMutableBytes(of: &stamp) { out in
                         var filled = 0
