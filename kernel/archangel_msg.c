@@ -297,8 +297,12 @@ long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
 /* Whether a blocking call may still poll before it sleeps. */
 static bool ach_may_spin(u64 *deadline)
 {
-	u64 now = ktime_get_ns();
+	u64 now;
 
+	/* With one CPU the peer cannot run while we poll: sleep at once. */
+	if (num_online_cpus() == 1)
+		return false;
+	now = ktime_get_ns();
 	if (!*deadline)
 		*deadline = now + (u64)READ_ONCE(ach_spin_us) * NSEC_PER_USEC;
 	if (now >= *deadline || need_resched())
