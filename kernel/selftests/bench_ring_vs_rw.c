@@ -264,6 +264,7 @@ int main(int argc, char **argv)
 	static const __u32 sizes[] = { 64, 65536 };
 	int runs = argc > 1 ? atoi(argv[1]) : 5, kind, s, r, p, rw, err;
 	double t[PATHS][64], med[PATHS], ratio[PATHS], bar[2] = { 0, 0 };
+	struct archangel_create_req creq = { .channel_id = ARCHANGEL_CHANNEL_ANY };
 	struct au_channel ch;
 
 	if (argc > 2)
@@ -271,7 +272,10 @@ int main(int argc, char **argv)
 	if (runs < 1 || runs > 64)
 		runs = 5;
 	t_init("bench_ring_vs_rw");
-	err = au_channel_new(&ch, NULL);
+	/* As much queued as read()/write() gets (ARCHANGEL_RW_FIFO_BYTES): ring and pool 1 MiB. */
+	creq.normal_ring_bytes = ARCHANGEL_RW_FIFO_BYTES;
+	creq.pool_buffer_count = ARCHANGEL_RW_FIFO_BYTES / 4096;
+	err = au_channel_new(&ch, &creq);
 	CHECK(!err, "channel: %s", strerror(-err));
 	if (argc > 3)
 		au_set_spin(&ch, (__u32)atoi(argv[3]));
