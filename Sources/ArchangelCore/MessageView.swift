@@ -69,7 +69,12 @@ public struct MessageView {
 
     /// The payload copied into a new array (allocates).
     public var bytes: [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        // An empty payload must not go through `unsafeUninitializedCapacity`:
+        // with capacity 0 it stores the count into the shared empty-array
+        // singleton, which ThreadSanitizer rightly reports as a race with
+        // any other thread reading an empty array.
+        guard count > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             initialized = copyBytes(to: UnsafeMutableRawBufferPointer(buffer))
         }
     }
