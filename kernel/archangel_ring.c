@@ -120,6 +120,25 @@ void ach_rprod_commit(struct ach_rprod *p, u32 len)
 }
 
 /*
+ * Stores @producer for the consumer of the ring at @w, then reports whether
+ * its need_wakeup word asks for a signal we have not sent for this sleep.
+ * Both kinds of ring publish through here (the Swift twin is
+ * RingWords.publishProducer).
+ */
+static bool ach_words_publish(struct ach_ring_words *w, u64 producer,
+			      u32 *last_woken)
+{
+	/* (A), matches (B): the entries are visible before the index. */
+	smp_store_release(w->kproducer, producer);
+	/*
+	 * (E), matches (F): order the index store before the flag load, so a
+	 * consumer going to sleep either sees our index or we see its flag.
+	 */
+	smp_mb();
+	return ach_need_should_signal(READ_ONCE(*w->kneed_wakeup), last_woken);
+}
+
+/*
  * Publishes every committed record. Returns true when the user's
  * need_wakeup word asks for a signal we have not sent for this sleep.
  */
@@ -128,15 +147,7 @@ bool ach_rprod_publish(struct ach_rprod *p)
 	if (p->producer == p->published)
 		return false;
 	p->published = p->producer;
-	/* (A), matches (B): the records are visible before the index. */
-	smp_store_release(p->w.kproducer, p->producer);
-	/*
-	 * (E), matches (F): order the index store before the flag load, so a
-	 * consumer going to sleep either sees our index or we see its flag.
-	 */
-	smp_mb();
-	return ach_need_should_signal(READ_ONCE(*p->w.kneed_wakeup),
-				      &p->last_woken);
+	return ach_words_publish(&p->w, p->producer, &p->last_woken);
 }
 
 /*
@@ -378,12 +389,8 @@ bool ach_iprod_publish(struct ach_iprod *p)
 	if (p->producer == p->published)
 		return false;
 	p->published = p->producer;
-	/* (A), matches (B). */
-	smp_store_release(p->w.kproducer, p->producer);
-	/* (E), matches (F): the user's sender sleeps on this ring's flag. */
-	smp_mb();
-	return ach_need_should_signal(READ_ONCE(*p->w.kneed_wakeup),
-				      &p->last_woken);
+	/* The user's sender sleeps on this ring's flag waiting for buffers. */
+	return ach_words_publish(&p->w, p->producer, &p->last_woken);
 }
 
 void ach_icons_init(struct ach_icons *c, void *base,
