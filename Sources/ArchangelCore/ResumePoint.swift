@@ -92,7 +92,7 @@ public enum ResumePoint {
         try returns.check(producer, from: consumer, to: consumer &+ entries)
         start.returnProducer = producer
         start.returnConsumer = consumer
-        let intent = ReturnIntent(ReceiverProgress.word(base: base, layout: d, at: 0).pointee.load(ordering: .acquiring))
+        let intent = ReturnIntent(ReceiverProgress.intent(base: base, layout: d).pointee.load(ordering: .acquiring))
         let laneDelivered = intent.express ? start.express : start.normal
         let missing = intent.missingEntries(returnProducer: producer, maxSegments: d.pool.maxSegments)
         if missing > 0, intent.consumer == UInt32(truncatingIfNeeded: laneDelivered),
@@ -154,7 +154,7 @@ public enum ResumePoint {
             }
         }
         if count > 0 {
-            let intent = ReturnIntent(ReceiverProgress.word(base: base, layout: d, at: 0).pointee.load(ordering: .acquiring))
+            let intent = ReturnIntent(ReceiverProgress.intent(base: base, layout: d).pointee.load(ordering: .acquiring))
             let returns = RingWords(base: base, layout: d.pool.returns, name: "\(direction).returns")
             let entries = UInt64(d.pool.returns.size / 4)
             let consumer = returns.kConsumer.pointee.load(ordering: .acquiring)
@@ -214,10 +214,9 @@ enum ReceiverProgress {
         layout.pool.returnIntent + 8 + (lane == .express ? 8 : 0)
     }
 
-    /// The word at `offset` bytes into the progress line.
-    static func word(base: UnsafeMutableRawPointer, layout: DirectionLayout,
-                     at offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (base + layout.pool.returnIntent + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    /// The return-intent word, first in the progress line.
+    static func intent(base: UnsafeMutableRawPointer, layout: DirectionLayout) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        (base + layout.pool.returnIntent).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
     /// Where the messages not yet delivered start: the receiver's
@@ -226,7 +225,7 @@ enum ReceiverProgress {
     /// `delivered` word publishes its consumer index after every message).
     static func resumeIndex(base: UnsafeMutableRawPointer, layout: DirectionLayout, lane: Lane,
                             consumer: UInt64, producer: UInt64) -> UInt64 {
-        let delivered = word(base: base, layout: layout, at: delivered(layout: layout, lane: lane) - layout.pool.returnIntent)
+        let delivered = (base + delivered(layout: layout, lane: lane)).assumingMemoryBound(to: Atomic<UInt64>.self)
             .pointee.load(ordering: .acquiring)
         return delivered &- consumer <= producer &- consumer ? delivered : consumer
     }
