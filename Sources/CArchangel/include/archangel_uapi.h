@@ -37,7 +37,7 @@ extern "C" {
 
 /* Major changes break the layout; minor ones only add features. */
 #define ARCHANGEL_ABI_VERSION_MAJOR	1
-#define ARCHANGEL_ABI_VERSION_MINOR	0
+#define ARCHANGEL_ABI_VERSION_MINOR	1
 #define ARCHANGEL_ABI_VERSION \
 	((ARCHANGEL_ABI_VERSION_MAJOR << 16) | ARCHANGEL_ABI_VERSION_MINOR)
 
@@ -46,9 +46,12 @@ extern "C" {
 #define ARCHANGEL_FEATURE_BUFFER_POOL	(1U << 1) /* large payloads travel by descriptor */
 #define ARCHANGEL_FEATURE_NEED_WAKEUP	(1U << 2) /* wake-ups only when the peer sleeps */
 #define ARCHANGEL_FEATURE_CORRELATION	(1U << 3) /* ARCHANGEL_MSG_F_CORRELATED records */
+#define ARCHANGEL_FEATURE_TIMED_POLL	(1U << 4) /* a consumer may arm express only: it polls
+						   * by itself within its window (ABI 1.1) */
 #define ARCHANGEL_FEATURES_ALL \
 	(ARCHANGEL_FEATURE_EXPRESS_LANE | ARCHANGEL_FEATURE_BUFFER_POOL | \
-	 ARCHANGEL_FEATURE_NEED_WAKEUP | ARCHANGEL_FEATURE_CORRELATION)
+	 ARCHANGEL_FEATURE_NEED_WAKEUP | ARCHANGEL_FEATURE_CORRELATION | \
+	 ARCHANGEL_FEATURE_TIMED_POLL)
 
 /* ---------------------------------------------------------------------------
  * Messages (the seed's header, byte for byte)
@@ -134,7 +137,18 @@ struct archangel_pool_desc {
 #define ARCHANGEL_CACHELINE		64U
 #define ARCHANGEL_PAGE_SIZE		4096U
 
-/* need_wakeup word, written by the consumer: it is about to sleep. */
+/*
+ * need_wakeup word, written by the consumer: it is about to sleep.
+ *
+ * With ARCHANGEL_FEATURE_TIMED_POLL a consumer sleeps in one of two ways,
+ * and says which by the lanes it arms (docs/efficiency.md):
+ *   blocking     both lanes' words armed: wake me for any message;
+ *   timed poll   only the express lane's word armed: I look again by myself
+ *                within my window, wake me only for an urgent message
+ *                (ARCHANGEL_SEND_URGENT, or priority CRITICAL).
+ * A producer therefore signals a non-urgent publication (either lane) only
+ * when the normal lane's word is armed, and an urgent one when either is.
+ */
 #define ARCHANGEL_RING_NEED_WAKEUP	(1U << 0)
 /* need_space word, written by the producer: it waits for room. */
 #define ARCHANGEL_RING_NEED_SPACE	(1U << 0)
@@ -433,6 +447,53 @@ struct archangel_loadgen_req {
  * ARCHANGEL_IOC_RW_LOOPBACK set to 1, write() queues on the to_user FIFO, so
  * a single thread can read back what it wrote. poll(): EPOLLIN / EPOLLOUT.
  */
+/*
+ * Wait strategies (docs/efficiency.md), the same knobs as Swift's WaitPolicy.
+ *
+ * ARCHANGEL_IOC_SET_WAIT / GET_WAIT on a bound file set and read how the
+ * kernel's side of that channel waits and wakes: its in-kernel receivers of
+ * to_kernel (spin, timed polling, blocking) and its wake-ups of the user's
+ * to_user receiver (coalesced to one per max_delay_ns, leading edge at once,
+ * trailing edge on a timer). A new channel starts with the balanced preset.
+ * Errors: -EINVAL unknown flag, non-zero reserved field, or a value out of
+ * range; -ENOTCONN the file is not bound.
+ */
+#define ARCHANGEL_WAIT_ADAPTIVE		(1U << 0) /* timed polling, coalesced wake-ups,
+						   * adaptive spin; 0: spin then sleep */
+#define ARCHANGEL_WAIT_FLAGS_ALL	ARCHANGEL_WAIT_ADAPTIVE
+
+/* The presets (flags, max_delay_ns, spin_ns); wake_batch 0 in each. */
+#define ARCHANGEL_WAIT_BALANCED_DELAY_NS	1000000ULL	/* 1 ms, the default */
+#define ARCHANGEL_WAIT_BALANCED_SPIN_NS		10000ULL
+#define ARCHANGEL_WAIT_RESPONSIVE_DELAY_NS	100000ULL	/* 100 us */
+#define ARCHANGEL_WAIT_RESPONSIVE_SPIN_NS	20000ULL
+#define ARCHANGEL_WAIT_EFFICIENT_DELAY_NS	10000000ULL	/* 10 ms */
+#define ARCHANGEL_WAIT_EFFICIENT_SPIN_NS	5000ULL
+#define ARCHANGEL_WAIT_LOW_LATENCY_SPIN_NS	20000ULL	/* no ADAPTIVE flag */
+
+/* Bounds of max_delay_ns with ARCHANGEL_WAIT_ADAPTIVE, and of spin_ns. */
+#define ARCHANGEL_WAIT_DELAY_MIN_NS	10000ULL	/* 10 us */
+#define ARCHANGEL_WAIT_DELAY_MAX_NS	1000000000ULL	/* 1 s */
+#define ARCHANGEL_WAIT_SPIN_MAX_NS	1000000ULL	/* 1 ms */
+
+struct archangel_wait_config {
+	__u32 flags;		/* ARCHANGEL_WAIT_* */
+	__u32 wake_batch;	/* unread bytes in a lane that force an immediate
+				 * wake-up despite coalescing; 0: a quarter of the lane */
+	__u64 max_delay_ns;	/* the window: a message waits at most this, plus one
+				 * wake-up (ignored without ADAPTIVE) */
+	__u64 spin_ns;		/* spin budget before sleeping (with ADAPTIVE: only
+				 * when the recent gap between messages is shorter) */
+	__u64 reserved[2];	/* must be zero */
+};
+
+/* Per-send flags of the in-kernel API and of Swift's SendOptions. */
+#define ARCHANGEL_SEND_URGENT		(1U << 0) /* wake the receiver now, whatever the
+						   * coalescing; CRITICAL implies it */
+#define ARCHANGEL_SEND_NO_WAKEUP	(1U << 1) /* more follows: no leading-edge wake-up,
+						   * only the trailing edge (the delay bound holds) */
+#define ARCHANGEL_SEND_FLAGS_ALL	(ARCHANGEL_SEND_URGENT | ARCHANGEL_SEND_NO_WAKEUP)
+
 #define ARCHANGEL_RW_MAX_MSG		65536U
 #define ARCHANGEL_RW_FIFO_BYTES		(1U << 20)
 
@@ -446,6 +507,8 @@ struct archangel_loadgen_req {
 #define ARCHANGEL_IOC_SHM_SIZE		_IOR(ARCHANGEL_IOC_MAGIC, 8, __u64)
 #define ARCHANGEL_IOC_LOADGEN		_IOWR(ARCHANGEL_IOC_MAGIC, 9, struct archangel_loadgen_req)
 #define ARCHANGEL_IOC_RW_LOOPBACK	_IOW(ARCHANGEL_IOC_MAGIC, 10, __u32)
+#define ARCHANGEL_IOC_SET_WAIT		_IOW(ARCHANGEL_IOC_MAGIC, 11, struct archangel_wait_config)
+#define ARCHANGEL_IOC_GET_WAIT		_IOR(ARCHANGEL_IOC_MAGIC, 12, struct archangel_wait_config)
 
 _Static_assert(sizeof(struct archangel_create_req) == 64, "create req");
 _Static_assert(__builtin_offsetof(struct archangel_create_req, channel_id) == 0, "archangel_create_req.channel_id");
@@ -467,6 +530,12 @@ _Static_assert(sizeof(struct archangel_eventfds) == 16, "eventfds");
 _Static_assert(__builtin_offsetof(struct archangel_eventfds, data_fd) == 0, "archangel_eventfds.data_fd");
 _Static_assert(__builtin_offsetof(struct archangel_eventfds, space_fd) == 4, "archangel_eventfds.space_fd");
 _Static_assert(__builtin_offsetof(struct archangel_eventfds, reserved) == 8, "archangel_eventfds.reserved");
+_Static_assert(sizeof(struct archangel_wait_config) == 40, "wait config");
+_Static_assert(__builtin_offsetof(struct archangel_wait_config, flags) == 0, "archangel_wait_config.flags");
+_Static_assert(__builtin_offsetof(struct archangel_wait_config, wake_batch) == 4, "archangel_wait_config.wake_batch");
+_Static_assert(__builtin_offsetof(struct archangel_wait_config, max_delay_ns) == 8, "archangel_wait_config.max_delay_ns");
+_Static_assert(__builtin_offsetof(struct archangel_wait_config, spin_ns) == 16, "archangel_wait_config.spin_ns");
+_Static_assert(__builtin_offsetof(struct archangel_wait_config, reserved) == 24, "archangel_wait_config.reserved");
 _Static_assert(sizeof(struct archangel_loadgen_req) == 72, "loadgen req");
 _Static_assert(__builtin_offsetof(struct archangel_loadgen_req, channel_id) == 0, "archangel_loadgen_req.channel_id");
 _Static_assert(__builtin_offsetof(struct archangel_loadgen_req, mode) == 4, "archangel_loadgen_req.mode");
