@@ -8,9 +8,11 @@ import Synchronization
 /// The same type serves the kernel side (held by a `CommManager`) and the
 /// user side (opened through a backend). Each direction is single-producer,
 /// single-consumer: send from one thread at a time and receive from one
-/// thread at a time (they may be two different threads). Blocking calls spin
-/// briefly, then sleep on an eventfd using the need-wakeup protocol, so a busy
-/// peer costs no system call.
+/// thread at a time (they may be two different threads). Blocking calls wait
+/// by the endpoint's `WaitPolicy` (docs/efficiency.md): by default they
+/// sleep on an eventfd with need-wakeup armed, poll once per window while
+/// messages stream in, and spin only while a reply is expected within the
+/// spin budget, so a busy peer costs no system call and an idle one no CPU.
 public final class Channel: Sendable {
     /// The channel id.
     public let id: ChannelID
@@ -31,6 +33,8 @@ public final class Channel: Sendable {
     let link: ChannelLink
     let pump = PthreadLock<ReceivePump?>(nil)
     let extraRegion: RegionSlot
+    /// How blocking receives wait (the receiving thread only, like the receiver).
+    let receivePath: ReceivePath
 
     /// What ties an endpoint in another process to its host (the connection,
     /// the counters mapping); released when the endpoint goes.
@@ -51,9 +55,12 @@ public final class Channel: Sendable {
         self.extraRegion = extraRegion
         self.attachment = attachment
         sender = MessageSender(base: memory.base, layout: layout, direction: side.outgoing, notifier: peerData,
-                               timestamps: timestamps, resume: takeover?.sender, counters: takeover?.senderCounters)
+                               timestamps: timestamps, waitPolicy: waitPolicy, resume: takeover?.sender,
+                               counters: takeover?.senderCounters)
         receiver = MessageReceiver(base: memory.base, layout: layout, direction: side.incoming, notifier: peerSpace,
                                    resume: takeover?.receiver, counters: takeover?.receiverCounters)
+        receivePath = ReceivePath(receiver: receiver, sender: sender, dataReady: dataReady, link: link,
+                                  policy: waitPolicy, owners: [memory] + (attachment.map { [$0] } ?? []))
     }
 
     /// How an endpoint takes over a side of a channel already in use.
@@ -88,23 +95,28 @@ public final class Channel: Sendable {
 
     /// Sends a message without blocking.
     ///
+    /// - Parameter options: `urgent` wakes the receiver now whatever the
+    ///   coalescing (`critical` implies it); `noWakeup` says more follows
+    ///   (docs/efficiency.md).
     /// - Returns: true when sent, false when the ring is full or the pool is
     ///   empty (would block; counted as `queue_full`).
     /// - Throws: `payloadTooLarge`, `closed`, `corrupted`.
     @discardableResult
     public func trySend(_ type: MessageType, priority: MessagePriority = .normal,
-                        bytes: UnsafeRawBufferPointer) throws(ChannelError) -> Bool {
+                        bytes: UnsafeRawBufferPointer, options: SendOptions = []) throws(ChannelError) -> Bool {
         guard link.isOpen else { throw link.closedError }
         return try failingChannel { () throws(ChannelError) in
-            try sender.trySend(type: type, priority: priority, payload: bytes) == .sent
+            try sender.trySend(type: type, priority: priority, payload: bytes, options: options) == .sent
         }
     }
 
     /// Sends a message without blocking.
     @discardableResult
     public func trySend(_ type: MessageType, priority: MessagePriority = .normal,
-                        bytes: [UInt8]) throws(ChannelError) -> Bool {
-        try withBytes(bytes) { (raw) throws(ChannelError) in try trySend(type, priority: priority, bytes: raw) }
+                        bytes: [UInt8], options: SendOptions = []) throws(ChannelError) -> Bool {
+        try withBytes(bytes) { (raw) throws(ChannelError) in
+            try trySend(type, priority: priority, bytes: raw, options: options)
+        }
     }
 
     /// Sends a message, waiting for room when the ring is full or the pool empty.
@@ -112,12 +124,14 @@ public final class Channel: Sendable {
     /// - Parameters:
     ///   - correlation: the sequence of the request this message answers (see `respond(to:...)`).
     ///   - timeout: how long to wait for room; nil waits as long as it takes.
+    ///   - options: `urgent` (wake now; `critical` implies it) or `noWakeup` (more follows).
     /// - Throws: `timedOut`, `payloadTooLarge`, `closed`, `corrupted`.
     public func send(_ type: MessageType, priority: MessagePriority = .normal, bytes: UnsafeRawBufferPointer,
-                     correlation: UInt64? = nil, timeout: Duration? = nil) throws(ChannelError) {
+                     correlation: UInt64? = nil, timeout: Duration? = nil,
+                     options: SendOptions = []) throws(ChannelError) {
         try waitLoop(timeout: timeout, event: spaceReady) { (first) throws(ChannelError) -> SendBlock? in
             switch try sender.trySend(type: type, priority: priority, payload: bytes, correlation: correlation,
-                                      countFull: first) {
+                                      countFull: first, options: options) {
             case .sent: return nil
             case .wouldBlock(let block): return block
             }
@@ -130,26 +144,32 @@ public final class Channel: Sendable {
 
     /// Sends a message, waiting for room.
     public func send(_ type: MessageType, priority: MessagePriority = .normal, bytes: [UInt8],
-                     correlation: UInt64? = nil, timeout: Duration? = nil) throws(ChannelError) {
+                     correlation: UInt64? = nil, timeout: Duration? = nil,
+                     options: SendOptions = []) throws(ChannelError) {
         try withBytes(bytes) { (raw) throws(ChannelError) in
-            try send(type, priority: priority, bytes: raw, correlation: correlation, timeout: timeout)
+            try send(type, priority: priority, bytes: raw, correlation: correlation, timeout: timeout,
+                     options: options)
         }
     }
 
     /// Answers `request`: sends a message whose correlation names the request's sequence.
+    ///
+    /// A response is awaited by definition, so it is sent `urgent` by
+    /// default: it wakes the requester at once, whatever the coalescing.
     public func respond(to request: MessageView, type: MessageType = .aiResponse,
                         priority: MessagePriority? = nil, bytes: UnsafeRawBufferPointer,
-                        timeout: Duration? = nil) throws(ChannelError) {
+                        timeout: Duration? = nil, options: SendOptions = .urgent) throws(ChannelError) {
         try send(type, priority: priority ?? request.priority, bytes: bytes, correlation: request.sequence,
-                 timeout: timeout)
+                 timeout: timeout, options: options)
     }
 
-    /// Answers `request`: sends a message whose correlation names the request's sequence.
+    /// Answers `request`: sends a message whose correlation names the request's sequence (`urgent` by default).
     public func respond(to request: Message, type: MessageType = .aiResponse,
-                        priority: MessagePriority? = nil, bytes: [UInt8], timeout: Duration? = nil) throws(ChannelError) {
+                        priority: MessagePriority? = nil, bytes: [UInt8], timeout: Duration? = nil,
+                        options: SendOptions = .urgent) throws(ChannelError) {
         try withBytes(bytes) { (raw) throws(ChannelError) in
             try send(type, priority: priority ?? request.priority, bytes: raw, correlation: request.sequence,
-                     timeout: timeout)
+                     timeout: timeout, options: options)
         }
     }
 
@@ -170,18 +190,9 @@ public final class Channel: Sendable {
         try receiveLoop(timeout: timeout) { () throws(ChannelError) in try receiver.tryReceive(body) }
     }
 
-    /// Retries `attempt` until it yields a value, sleeping on the data eventfd between tries.
+    /// Retries `attempt` until it yields a value, waiting by the policy between tries.
     func receiveLoop<R>(timeout: Duration?, _ attempt: () throws(ChannelError) -> R?) throws(ChannelError) -> R {
-        var result: R?
-        try waitLoop(timeout: timeout, event: dataReady) { (_) throws(ChannelError) -> Bool? in
-            result = try attempt()
-            return result == nil ? true : nil
-        } prepare: { (_: Bool) throws(ChannelError) -> Bool in
-            try receiver.prepareToSleep()
-        } finish: { _ in
-            receiver.finishSleep()
-        }
-        return result!
+        try receivePath.receive(timeout: timeout, attempt)
     }
 
     /// Lends the next message to `body` if one is queued; nil otherwise. Never blocks.
@@ -191,15 +202,9 @@ public final class Channel: Sendable {
         return try failingChannel { () throws(ChannelError) in try receiver.tryReceive(body) }
     }
 
-    /// Runs `operation`; a corruption it reports closes the channel for both
-    /// sides with that error, so nobody keeps waiting on broken memory.
+    /// Runs `operation`; a corruption it reports closes the channel for both sides.
     func failingChannel<R>(_ operation: () throws(ChannelError) -> R) throws(ChannelError) -> R {
-        do {
-            return try operation()
-        } catch {
-            if case .corrupted = error { link.close(because: error) }
-            throw error
-        }
+        try link.guarding(operation)
     }
 
     /// Receives the next message, copying its payload out, waiting for one.
@@ -234,53 +239,13 @@ public final class Channel: Sendable {
 
     // MARK: Waiting
 
-    /// The spin-then-sleep loop of every blocking call.
-    ///
-    /// `attempt` returns nil when done, or what it waits for; its argument is
-    /// true on the first try only, so that a blocked call counts one
-    /// `queue_full` event, not one per retry. `prepare` runs the
-    /// need-wakeup protocol and says whether sleeping is safe; `finish` clears
-    /// the flag afterwards.
+    /// The spin-then-sleep loop of blocking sends (see `spinThenSleep`).
     func waitLoop<W>(timeout: Duration?, event: EventFD,
                      attempt: (_ first: Bool) throws(ChannelError) -> W?,
                      prepare: (W) throws(ChannelError) -> Bool,
                      finish: (W) -> Void) throws(ChannelError) {
-        let clock = ContinuousClock()
-        var now: ContinuousClock.Instant? = nil
-        var deadline: ContinuousClock.Instant? = nil
-        var spinUntil: ContinuousClock.Instant? = nil
-        var polls = 0
-        var first = true
-        while true {
-            guard link.isOpen else { throw link.closedError }
-            guard let waitingFor = try failingChannel({ () throws(ChannelError) in try attempt(first) }) else { return }
-            first = false
-            // The clock is read every 32 polls only: it costs more than a poll.
-            if polls & 31 == 0 {
-                let t = clock.now
-                if now == nil {
-                    deadline = timeout.map { t.advanced(by: $0) }
-                    spinUntil = t.advanced(by: waitPolicy.spin)
-                }
-                now = t
-                if let deadline, t >= deadline { throw .timedOut }
-            }
-            polls += 1
-            if now! < spinUntil! { continue }
-            var remaining: Duration? = nil
-            if let deadline {
-                remaining = now!.duration(to: deadline)
-                if remaining! <= .zero { throw .timedOut }
-            }
-            if try failingChannel({ () throws(ChannelError) in try prepare(waitingFor) }) {
-                defer { finish(waitingFor) }
-                guard link.isOpen else { throw link.closedError }
-                _ = try event.wait(timeout: remaining)
-            }
-            // After a wake-up, poll again before the next sleep; re-read the clock first.
-            polls = 0
-            spinUntil = now
-        }
+        try spinThenSleep(link: link, event: event, spin: waitPolicy.spin, timeout: timeout,
+                          attempt: attempt, prepare: prepare, finish: finish)
     }
 }
 

@@ -27,4 +27,15 @@ final class ChannelLink: Sendable {
         guard open.exchange(false, ordering: .acquiringAndReleasing) else { return }
         for waker in wakers { waker.notify() }
     }
+
+    /// Runs `operation`; a corruption it reports closes the channel for both
+    /// sides with that error, so nobody keeps waiting on broken memory.
+    func guarding<R>(_ operation: () throws(ChannelError) -> R) throws(ChannelError) -> R {
+        do {
+            return try operation()
+        } catch {
+            if case .corrupted = error { close(because: error) }
+            throw error
+        }
+    }
 }

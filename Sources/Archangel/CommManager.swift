@@ -304,6 +304,8 @@ extension DirectionStatistics {
         notificationsSent = sum(senders, .notificationsSent) + sum(receivers, .notificationsSent)
         notificationsSuppressed = sum(senders, .notificationsSuppressed)
         waits = sum(senders, .waits) + sum(receivers, .waits)
+        notificationsCoalesced = sum(senders, .notificationsCoalesced)
+        timedWaits = sum(senders, .timedWaits) + sum(receivers, .timedWaits)
     }
 }
 

@@ -179,6 +179,7 @@ extension ChannelStatistics {
         s.toUser.errors &+= rx.load(.errors)
         s.toUser.notificationsSent &+= rx.load(.notificationsSent)
         s.toUser.waits &+= rx.load(.waits)
+        s.toUser.timedWaits &+= rx.load(.timedWaits)
         s.toUser.ringHighWater = max(s.toUser.ringHighWater, rx.load(.normalHighWater), rx.load(.expressHighWater))
         // to_kernel: this process sends, the kernel receives.
         s.toKernel.messagesSent = tx.load(.messagesSent)
@@ -191,6 +192,7 @@ extension ChannelStatistics {
         s.toKernel.errors &+= tx.load(.errors)
         s.toKernel.notificationsSent &+= tx.load(.notificationsSent)
         s.toKernel.waits &+= tx.load(.waits)
+        s.toKernel.notificationsCoalesced = tx.load(.notificationsCoalesced)
         if userSender.error != nil || userReceiver.error != nil { s.health = .failed }
         return s
     }
@@ -212,6 +214,11 @@ final class KernelNotifier: PeerNotifier {
     func notify() {
         // EPIPE (destroyed) and EBADF (closed) are reported by the watcher and the link.
         device.notify(wake)
+    }
+
+    /// The trailing edge of a coalesced wake-up, from the process's timer thread.
+    func notify(atNanoseconds deadline: UInt64) {
+        WakeTimer.shared.schedule(self, atNanoseconds: deadline)
     }
 }
 

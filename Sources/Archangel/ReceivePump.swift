@@ -23,19 +23,21 @@ final class ReceivePump: @unchecked Sendable {
     let state = PthreadLock(State())
     let roomAvailable: EventFD
     let capacity: Int
+    /// The channel's receive side. The thread holds this, not the channel,
+    /// so that dropping the channel runs its deinit, which stops the pump.
+    let path: ReceivePath
     private var thread: SystemThread?
 
     init(channel: Channel, capacity: Int) throws(ChannelError) {
         roomAvailable = try EventFD()
         self.capacity = capacity
-        // The thread holds the channel only for one receive at a time, so that
-        // dropping the channel ends the pump (Channel.deinit stops it).
-        thread = try SystemThread(name: "archangel-rx\(channel.id)", detached: true) { [self, weak channel] in
-            run { channel }
-        }
+        path = channel.receivePath
+        thread = try SystemThread(name: "archangel-rx\(channel.id)", detached: true) { [self] in run() }
     }
 
-    private func run(_ currentChannel: () -> Channel?) {
+    /// The thread: receives until stopped or the channel closes. It blocks
+    /// with no timeout (an idle channel costs no wake-up); `stop` wakes it.
+    private func run() {
         while true {
             let full = state.withLock { s -> Bool? in
                 if s.stopped { return nil }
@@ -47,15 +49,14 @@ final class ReceivePump: @unchecked Sendable {
             }
             guard let full else { return }
             if full {
-                _ = try? roomAvailable.wait(timeout: .milliseconds(100))
+                _ = try? roomAvailable.wait(timeout: nil)
                 continue
             }
-            guard let channel = currentChannel() else { return }
             do {
-                let message = try channel.receiveUnchecked(timeout: .milliseconds(100)) { Message($0) }
+                let message = try path.receive(timeout: nil, stopped: { [state] in state.withLock { $0.stopped } }) {
+                    () throws(ChannelError) in try path.receiver.tryReceive { Message($0) }
+                }
                 deliver(message)
-            } catch .timedOut {
-                continue
             } catch {
                 finish(with: error)
                 return
@@ -92,10 +93,11 @@ final class ReceivePump: @unchecked Sendable {
         for (_, request) in pending { request.resume(throwing: error) }
     }
 
-    /// Stops the thread (within its 100 ms poll) and fails whatever waits.
+    /// Stops the thread (it wakes at once) and fails whatever waits.
     func stop() {
         finish(with: .closed)
         roomAvailable.notify()
+        path.dataReady.notify()
     }
 
     /// The next queued message; suspends until one arrives. nil once the channel closed.

@@ -32,6 +32,12 @@ public enum Counter: Int, CaseIterable, Sendable {
     case expressHighWater
     /// Pool buffers lent out and not yet returned (sender side).
     case poolBuffersInUse
+    /// Publications whose wake-up was deferred to a trailing edge, or merged
+    /// into one already pending (sender side; docs/efficiency.md).
+    case notificationsCoalesced
+    /// Timed polls: sleeps of one window with only the express lane armed,
+    /// which end by themselves (receiver side; docs/efficiency.md).
+    case timedWaits
 }
 
 /// A block of counters written by one thread and read by any.

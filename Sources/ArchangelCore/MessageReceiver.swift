@@ -230,6 +230,37 @@ public final class MessageReceiver: @unchecked Sendable {
         return true
     }
 
+    /// Announces a timed poll, then re-checks both lanes: arms the express
+    /// lane's need-wakeup word only, which tells the sender "I look again by
+    /// myself within my window; wake me only for an urgent message"
+    /// (docs/efficiency.md).
+    ///
+    /// Returns true when both lanes are still empty and the caller may sleep
+    /// for one window (then `finishPoll()`); false when data arrived.
+    public func prepareToPoll() throws(ChannelError) -> Bool {
+        let s = state
+        if s.pointee.failed { throw error ?? .closed }
+        releaseConsumed()
+        s.pointee.express.setNeedWakeup()
+        // (F) pairs with (E): the flag is visible before we re-read the producer indices.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        do {
+            let expressHasData = try s.pointee.express.hasData()
+            let normalHasData = try s.pointee.normal.hasData()
+            if expressHasData || normalHasData {
+                finishPoll()
+                return false
+            }
+        } catch { throw fail(error) }
+        counters.add(.timedWaits)
+        return true
+    }
+
+    /// Clears the express lane's need-wakeup flag after a timed poll.
+    public func finishPoll() {
+        state.pointee.express.clearNeedWakeup()
+    }
+
     /// Clears the need-wakeup flags after sleeping.
     public func finishSleep() {
         state.pointee.express.clearNeedWakeup()

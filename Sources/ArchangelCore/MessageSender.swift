@@ -47,8 +47,10 @@ public final class MessageSender: @unchecked Sendable {
         @usableFromInline let loanBuffers: UnsafeMutablePointer<UInt32>
         /// Clock reading shared by the messages of an unpublished batch (0: none taken yet).
         @usableFromInline var batchTimestamp: UInt64
-        /// This sender's anchor for the TSC-extrapolated clock.
-        @usableFromInline var clock: archangel_clock_anchor
+        /// A committed, unpublished message asked for an urgent wake-up.
+        @usableFromInline var pendingUrgent: Bool
+        /// At most one wake-up of a blocking receiver per window.
+        @usableFromInline var coalescer: WakeCoalescer
     }
 
     @usableFromInline let state: UnsafeMutablePointer<State>
@@ -63,6 +65,8 @@ public final class MessageSender: @unchecked Sendable {
     public let maxPayload: Int
     /// How headers are timestamped.
     public let timestamps: TimestampPolicy
+    /// How this sender wakes its receiver (docs/efficiency.md).
+    public let waitPolicy: WaitPolicy
     // Copies of what statistics readers on other threads need; `state` is the sender thread's.
     private let normalWords: RingWords
     private let expressWords: RingWords
@@ -76,12 +80,16 @@ public final class MessageSender: @unchecked Sendable {
     ///   - notifier: wakes the receiver when it sleeps.
     ///   - sequenceStart: the last sequence number already used (0 for a new channel).
     ///   - timestamps: how headers are timestamped.
+    ///   - waitPolicy: how to wake the receiver; the default signals every
+    ///     sleep at once (`.lowLatency`). Channels pass their own policy.
     ///   - resume: where to start when taking over a channel in use (`ResumePoint.sender`); nil for a new one.
     ///   - counters: where to count (e.g. memory a host reads); nil allocates a private block.
     public init(base: UnsafeMutableRawPointer, layout: ChannelLayout, direction: Direction,
                 notifier: any PeerNotifier, sequenceStart: UInt64 = 0, timestamps: TimestampPolicy = .monotonic,
-                resume: ResumePoint.Sender? = nil, counters: CounterBlock? = nil) {
+                waitPolicy: WaitPolicy = .lowLatency, resume: ResumePoint.Sender? = nil,
+                counters: CounterBlock? = nil) {
         self.timestamps = timestamps
+        self.waitPolicy = waitPolicy
         let d = layout.direction(direction)
         let name = "\(direction)"
         let r = resume ?? ResumePoint.Sender()
@@ -96,11 +104,8 @@ public final class MessageSender: @unchecked Sendable {
         state.initialize(to: State(normal: normal, express: express, pool: pool, sequence: sequenceStart,
                                    failed: false, loanCount: 0, loanOpen: false,
                                    loanBuffers: .allocate(capacity: max(d.pool.maxSegments, 1)),
-                                   batchTimestamp: 0, clock: archangel_clock_anchor()))
-        if timestamps == .monotonic {
-            _ = archangel_tsc_calibrate()
-            archangel_clock_reanchor(&state.pointee.clock)
-        }
+                                   batchTimestamp: 0, pendingUrgent: false,
+                                   coalescer: WakeCoalescer(window: waitPolicy.windowNanoseconds)))
         self.counters = counters ?? .allocate()
         ownsCounters = counters == nil
         self.notifier = notifier
@@ -154,12 +159,14 @@ public final class MessageSender: @unchecked Sendable {
     ///     batch costs one index store and one fence.
     ///   - countFull: false keeps a would-block out of the `queue_full`
     ///     counter (a blocking send's retries count once).
+    ///   - options: `urgent` (wake now; implied by `critical`) and `noWakeup`
+    ///     (more follows); see docs/efficiency.md.
     /// - Returns: `.sent`, or `.wouldBlock` with the reason (nothing was sent).
     /// - Throws: `payloadTooLarge`, or `corrupted` once shared memory failed a check.
     @inlinable
     public func trySend(type: MessageType, priority: MessagePriority, payload: UnsafeRawBufferPointer,
                         correlation: UInt64? = nil, publish: Bool = true,
-                        countFull: Bool = true) throws(ChannelError) -> SendOutcome {
+                        countFull: Bool = true, options: SendOptions = []) throws(ChannelError) -> SendOutcome {
         try checkUsable()
         let s = state
         let count = payload.count
@@ -223,7 +230,7 @@ public final class MessageSender: @unchecked Sendable {
             if flags & MessageFlags.copied.rawValue != 0 { counters.add(.copyFallbacks) }
         }
         finishRecord(record, lane: lane, type: type, priority: priority, flags: flags, length: length,
-                     payloadBytes: count, publish: publish)
+                     payloadBytes: count, publish: publish, options: options)
         return .sent
     }
 
@@ -236,41 +243,105 @@ public final class MessageSender: @unchecked Sendable {
     /// Writes the header, commits the record and optionally publishes it.
     @inlinable
     func finishRecord(_ record: UnsafeMutableRawPointer, lane: Lane, type: MessageType, priority: MessagePriority,
-                      flags: UInt16, length: Int, payloadBytes: Int, publish: Bool) {
+                      flags: UInt16, length: Int, payloadBytes: Int, publish: Bool, options: SendOptions = []) {
         let s = state
         s.pointee.sequence &+= 1
         // The clock is read once per publication: messages committed with
         // deferred publication share the first one's reading (a batch is
         // built within nanoseconds; reading the clock per message would cost
-        // more than the rest of the send).
+        // more than the rest of the send). It is CLOCK_MONOTONIC itself, so
+        // the stamp is never ahead of any other process's clock_gettime or
+        // of the kernel's ktime_get_ns() (docs/memory-ordering.md#timestamps).
         if s.pointee.batchTimestamp == 0 && timestamps == .monotonic {
-            s.pointee.batchTimestamp = archangel_clock_ns(&s.pointee.clock)
+            s.pointee.batchTimestamp = archangel_monotonic_ns()
         }
         RecordHeader(type: type.rawValue, priority: priority.rawValue, flags: flags, size: UInt32(length),
                      sequence: s.pointee.sequence, timestamp: s.pointee.batchTimestamp).store(to: record)
         if lane == .normal { s.pointee.normal.commit(length: length) } else { s.pointee.express.commit(length: length) }
+        if priority == .critical || options.contains(.urgent) { s.pointee.pendingUrgent = true }
         counters.add(.messagesSent)
         counters.add(.bytesSent, UInt64(payloadBytes))
-        if publish { self.publish() }
+        if publish { self.publish(options) }
     }
 
     /// The sequence number of the last message sent (sender thread only).
     public var lastSequence: UInt64 { state.pointee.sequence }
 
-    /// Publishes everything committed on both lanes, waking the receiver if it sleeps.
+    /// Publishes everything committed on both lanes and wakes the receiver
+    /// if it sleeps, by the rules of docs/efficiency.md: an urgent batch
+    /// (`options.urgent`, or a committed `critical` or urgent message) wakes
+    /// a blocking or polling receiver at once; otherwise only a blocking one
+    /// is woken, at most once per window of this sender's `waitPolicy`
+    /// (leading edge now, trailing edge on a timer). `noWakeup` defers to the
+    /// trailing edge.
     @inlinable
-    public func publish() {
+    public func publish(_ options: SendOptions = []) {
         let s = state
         s.pointee.batchTimestamp = 0
         // Express first: the receiver drains it first, so it should see it first.
-        let pending = s.pointee.express.hasUnpublished || s.pointee.normal.hasUnpublished
-        let wakeExpress = s.pointee.express.publish()
-        let wakeNormal = s.pointee.normal.publish()
-        if wakeExpress || wakeNormal {
-            counters.add(.notificationsSent)
-            notifier.notify()
-        } else if pending {
+        let express = s.pointee.express.publishIndex()
+        let normal = s.pointee.normal.publishIndex()
+        guard express || normal else { return }
+        let urgent = s.pointee.pendingUrgent || options.contains(.urgent)
+        s.pointee.pendingUrgent = false
+        // (E): the seq_cst index stores above come before these seq_cst loads.
+        let normalWord = s.pointee.normal.needWakeupWord()
+        let blocking = NeedFlag.isNewSleep(normalWord, lastSignalled: s.pointee.normal.lastWoken)
+        // A receiver that polls by itself arms the express word only: it
+        // matters to urgent batches, and to a sender that does not coalesce.
+        if !blocking && !urgent && waitPolicy.adaptive {
             counters.add(.notificationsSuppressed)
+            return
+        }
+        let expressWord = s.pointee.express.needWakeupWord()
+        let polling = NeedFlag.isNewSleep(expressWord, lastSignalled: s.pointee.express.lastWoken)
+        guard blocking || polling else {
+            counters.add(.notificationsSuppressed)
+            return
+        }
+        // Whatever happens next covers this sleep: a signal now or a timer.
+        if blocking { s.pointee.normal.lastWoken = normalWord }
+        if polling { s.pointee.express.lastWoken = expressWord }
+        guard waitPolicy.adaptive else {
+            signalReceiver()
+            return
+        }
+        let now = archangel_monotonic_ns()
+        if urgent {
+            s.pointee.coalescer.signalled(at: now)
+            signalReceiver()
+            return
+        }
+        switch s.pointee.coalescer.decide(now: now, noWakeup: options.contains(.noWakeup),
+                                          laneFull: lanesPastWakeBatch()) {
+        case .signalNow:
+            signalReceiver()
+        case .signalAt(let deadline):
+            counters.add(.notificationsSent)
+            counters.add(.notificationsCoalesced)
+            notifier.notify(atNanoseconds: deadline)
+        case .merged:
+            counters.add(.notificationsCoalesced)
+        }
+    }
+
+    @usableFromInline
+    func signalReceiver() {
+        counters.add(.notificationsSent)
+        notifier.notify()
+    }
+
+    /// Whether a lane holds more unread bytes than the wake batch allows
+    /// (a corrupted consumer index fails the sender and counts as full, so
+    /// the receiver is woken to find the error too).
+    @usableFromInline
+    func lanesPastWakeBatch() -> Bool {
+        do throws(ChannelError) {
+            if try state.pointee.express.unreadExceeds(waitPolicy.wakeBatch) { return true }
+            return try state.pointee.normal.unreadExceeds(waitPolicy.wakeBatch)
+        } catch {
+            _ = fail(error)
+            return true
         }
     }
 

@@ -81,15 +81,46 @@ public struct RecordRingProducer {
     /// Whether committed records wait for `publish()`.
     @inlinable public var hasUnpublished: Bool { producer != published }
 
-    /// Publishes every committed record to the consumer.
+    /// Publishes every committed record to the consumer, without looking at
+    /// its need-wakeup word; the sender decides about the wake-up for both
+    /// lanes at once (`MessageSender.publish`).
     ///
-    /// Returns true when the consumer asked to be woken (its need-wakeup flag
-    /// was set); the caller then signals it.
+    /// Returns false when there was nothing new to publish (no store made).
     @inlinable
-    public mutating func publish() -> Bool {
+    public mutating func publishIndex() -> Bool {
         guard producer != published else { return false }
         published = producer
-        return words.publishProducer(producer, lastWoken: &lastWoken)
+        // (A) pairs with (B): the records written before are visible before the index.
+        // (E), first half: a sequentially consistent store, so that the
+        // caller's sequentially consistent load of the need word is ordered
+        // after it (one `xchg` on x86; see RingWords.publishProducer).
+        words.kProducer.pointee.store(producer, ordering: .sequentiallyConsistent)
+        return true
+    }
+
+    /// The consumer's need-wakeup word, read after `publishIndex()`.
+    ///
+    /// (E), second half, pairs with (F): a consumer going to sleep either sees
+    /// our index or we see its word.
+    @inlinable
+    public func needWakeupWord() -> UInt32 {
+        words.kNeedWakeup.pointee.load(ordering: .sequentiallyConsistent)
+    }
+
+    /// Whether more than `threshold` bytes (0: a quarter of the ring) are
+    /// published and unread, re-reading the consumer index only when the
+    /// cached one says so. For the wake-batch rule of coalesced wake-ups.
+    ///
+    /// - Throws: `ChannelError.corrupted` if the consumer index is out of range.
+    @inlinable
+    public mutating func unreadExceeds(_ threshold: Int) throws(ChannelError) -> Bool {
+        let limit = threshold > 0 ? UInt64(threshold) : words.size / 4
+        if published &- cachedConsumer <= limit { return false }
+        // (D) pairs with (C), as in reserve.
+        let consumer = words.kConsumer.pointee.load(ordering: .acquiring)
+        try words.check(consumer, from: cachedConsumer, to: published)
+        cachedConsumer = consumer
+        return published &- consumer > limit
     }
 
     /// Announces that the producer is about to wait for room, then re-checks.
@@ -135,6 +166,11 @@ public struct RecordRingProducer {
 
     /// The word after the sleep: same episode, bit 0 clear.
     @inlinable static func lower(_ episode: UInt32) -> UInt32 { episode << 1 }
+
+    /// Whether `word` announces a sleep not signalled yet (without recording it).
+    @inlinable static func isNewSleep(_ word: UInt32, lastSignalled: UInt32) -> Bool {
+        word & bit != 0 && word != lastSignalled
+    }
 
     /// Whether `word` asks for a wake-up we have not sent yet.
     @inlinable static func shouldSignal(_ word: UInt32, lastSignalled: inout UInt32) -> Bool {

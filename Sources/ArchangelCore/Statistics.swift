@@ -37,6 +37,10 @@ public struct DirectionStatistics: Sendable, Equatable {
     public var notificationsSuppressed: UInt64 = 0
     /// Times either side slept waiting.
     public var waits: UInt64 = 0
+    /// `notify_coalesced`: publications whose wake-up went to a trailing edge (sender).
+    public var notificationsCoalesced: UInt64 = 0
+    /// `timed_waits`: timed polls of one window (receiver).
+    public var timedWaits: UInt64 = 0
 
     /// Creates zeroed figures.
     public init() {}
@@ -50,7 +54,7 @@ public struct DirectionStatistics: Sendable, Equatable {
          ("pool_transfers", poolTransfers), ("copy_fallbacks", copyFallbacks),
          ("pool_in_use", poolInUse), ("pool_size", poolSize),
          ("notify_sent", notificationsSent), ("notify_suppressed", notificationsSuppressed),
-         ("waits", waits)]
+         ("waits", waits), ("notify_coalesced", notificationsCoalesced), ("timed_waits", timedWaits)]
     }
 
     /// Sets the figure named `key`; returns false for an unknown key.
@@ -73,6 +77,8 @@ public struct DirectionStatistics: Sendable, Equatable {
         case "notify_sent": notificationsSent = value
         case "notify_suppressed": notificationsSuppressed = value
         case "waits": waits = value
+        case "notify_coalesced": notificationsCoalesced = value
+        case "timed_waits": timedWaits = value
         default: return false
         }
         return true

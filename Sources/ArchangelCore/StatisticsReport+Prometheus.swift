@@ -20,6 +20,9 @@ extension StatisticsReport {
         ("notify_suppressed", "archangel_notifications_suppressed_total", true,
          "Publications that needed no wake-up because the peer was awake."),
         ("waits", "archangel_waits_total", true, "Times either side slept waiting."),
+        ("notify_coalesced", "archangel_notifications_coalesced_total", true,
+         "Publications whose wake-up was deferred to, or merged into, a trailing edge."),
+        ("timed_waits", "archangel_timed_waits_total", true, "Timed polls: sleeps of one window that end by themselves."),
     ]
 
     /// The same figures as `text`, as Prometheus metrics with `channel` and

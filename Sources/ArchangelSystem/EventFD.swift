@@ -34,6 +34,12 @@ public final class EventFD: PeerNotifier, @unchecked Sendable {
         _ = withUnsafeBytes(of: &one) { write(descriptor, $0.baseAddress, 8) }
     }
 
+    /// Adds 1 to the counter at `deadline` (CLOCK_MONOTONIC nanoseconds), from
+    /// the process's `WakeTimer`: the trailing edge of a coalesced wake-up.
+    public func notify(atNanoseconds deadline: UInt64) {
+        WakeTimer.shared.schedule(self, atNanoseconds: deadline)
+    }
+
     /// Waits until notified or until `timeout` passes (nil: forever), then resets the counter.
     ///
     /// - Returns: true when notified, false on timeout.

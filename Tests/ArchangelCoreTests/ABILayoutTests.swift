@@ -100,12 +100,12 @@ import Testing
 
     @Test func abiVersionMagicsAndFeaturesHaveTheirDocumentedValues() {
         #expect(ABI.version == (UInt32(ARCHANGEL_ABI_VERSION_MAJOR) << 16) | UInt32(ARCHANGEL_ABI_VERSION_MINOR))
-        #expect(ABI.version == 0x0001_0000)
-        #expect(ABI.describe(version: ABI.version) == "1.0")
+        #expect(ABI.version == 0x0001_0001)
+        #expect(ABI.describe(version: ABI.version) == "1.1")
         #expect(ABI.describe(version: 0x0002_0003) == "2.3")
         #expect(ABI.messageMagic == 0x4152_4348)
         #expect(ABI.channelMagic == 0x4E48_4341)
-        #expect(ABI.features == 0xF)
+        #expect(ABI.features == 0x1F)
         #expect(ABI.cacheLine == 64)
         #expect(ABI.pageSize == 4096)
     }

@@ -47,7 +47,7 @@ final class RingFixture {
         return UnsafeRawPointer(data).distance(to: record)
     }
 
-    func publish() { _ = producer.publish() }
+    func publish() { _ = producer.publishIndex() }
 
     /// Peeks the next record, checks it is the next one written, intact, and
     /// inside the data area, then advances past it. Returns its position and length.

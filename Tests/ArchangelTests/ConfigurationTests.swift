@@ -17,31 +17,11 @@ import Testing
             if policy == .none {
                 #expect(m.timestamp == 0)
             } else {
-                // The TSC-extrapolated clock stays within about a microsecond of CLOCK_MONOTONIC.
-                #expect(m.timestamp + 100_000 >= before && m.timestamp <= archangel_monotonic_ns() + 100_000)
+                // The stamp is CLOCK_MONOTONIC read during the send: between the two readings around it.
+                #expect(m.timestamp >= before && m.timestamp <= archangel_monotonic_ns())
             }
             manager.destroyChannel(id)
         }
-    }
-
-    @Test("the timestamp clock never goes backwards and stays close to CLOCK_MONOTONIC across re-anchors")
-    func timestampClockTracksMonotonic() {
-        _ = archangel_tsc_calibrate()
-        var anchor = archangel_clock_anchor()
-        archangel_clock_reanchor(&anchor)
-        var last: UInt64 = 0
-        var worst: Int64 = 0
-        let end = archangel_monotonic_ns() + 30_000_000  // 30 ms: many re-anchors
-        while true {
-            let reference = archangel_monotonic_ns()
-            let value = archangel_clock_ns(&anchor)
-            #expect(value >= last)
-            last = value
-            worst = max(worst, abs(Int64(bitPattern: value &- reference)))
-            if reference > end { break }
-        }
-        // Far looser than the real error (tens of ns): the test must not flake on a loaded machine.
-        #expect(worst < 1_000_000, "timestamp clock was \(worst) ns off CLOCK_MONOTONIC")
     }
 
     @Test("a manager refuses a channel limit outside 1...4096 and ids beyond its limit")

@@ -43,7 +43,10 @@ int archangel_pin_current_thread(int cpu);
 
 /*
  * CLOCK_MONOTONIC in nanoseconds: the same clock as the kernel's
- * ktime_get_ns(), so timestamps from either side compare directly.
+ * ktime_get_ns(), so timestamps from either side compare directly. It is
+ * also the clock of every message header's timestamp: read through the vDSO
+ * (about 20 ns), once per publication, and never ahead of any other
+ * process's reading taken after the message was received.
  */
 static inline uint64_t archangel_monotonic_ns(void)
 {
@@ -54,58 +57,10 @@ static inline uint64_t archangel_monotonic_ns(void)
 }
 
 /*
- * A cheaper CLOCK_MONOTONIC for message timestamps.
- *
- * clock_gettime costs 20-25 ns here, as much as the rest of a send. With an
- * invariant TSC, a sender extrapolates from an anchor (a TSC reading paired
- * with a clock_gettime) using a rate calibrated once per process, and takes
- * a new anchor every ARCHANGEL_TSC_REANCHOR_NS, so the error stays within
- * tens of nanoseconds. Each sender owns its anchor (no sharing), and never
- * returns a value below its last one.
+ * Sets the calling thread's timer slack (prctl PR_SET_TIMERSLACK), so a
+ * timed poll of a short window does not oversleep by the default 50 us.
+ * Returns 0 or a negative errno.
  */
-struct archangel_clock_anchor {
-	uint64_t tsc;		/* TSC at the anchor */
-	uint64_t ns;		/* CLOCK_MONOTONIC at the anchor */
-	uint64_t last;		/* last value returned: results never go backwards */
-	uint64_t limit;		/* TSC ticks after which to re-anchor */
-};
-
-#define ARCHANGEL_TSC_REANCHOR_NS 1000000ULL
-
-/* ns per TSC tick in 32.32 fixed point; 0 when the TSC cannot be used. */
-extern uint64_t archangel_tsc_mult;
-
-/* Calibrates once per process (about 2 ms, thread-safe); returns archangel_tsc_mult. */
-uint64_t archangel_tsc_calibrate(void);
-
-/* Takes a new anchor. */
-void archangel_clock_reanchor(struct archangel_clock_anchor *anchor);
-
-#if defined(__x86_64__)
-#include <x86intrin.h>
-static inline uint64_t archangel_clock_ns(struct archangel_clock_anchor *anchor)
-{
-	uint64_t delta, now;
-
-	if (archangel_tsc_mult == 0)
-		return archangel_monotonic_ns();
-	delta = __rdtsc() - anchor->tsc;
-	if (delta >= anchor->limit) {
-		archangel_clock_reanchor(anchor);
-		return anchor->last;
-	}
-	now = anchor->ns + (uint64_t)(((unsigned __int128)delta * archangel_tsc_mult) >> 32);
-	if (now < anchor->last)
-		now = anchor->last;
-	anchor->last = now;
-	return now;
-}
-#else
-static inline uint64_t archangel_clock_ns(struct archangel_clock_anchor *anchor)
-{
-	(void)anchor;
-	return archangel_monotonic_ns();
-}
-#endif
+int archangel_set_timer_slack(uint64_t nanoseconds);
 
 #endif /* ARCHANGEL_SHIMS_H */
