@@ -57,6 +57,7 @@ public final class CommManager: Sendable {
             throw .invalidConfiguration("maxChannels = \(configuration.maxChannels): must be 1...4096")
         }
         try configuration.channel.validate()
+        try configuration.waitPolicy.validate()
         self.configuration = configuration
     }
 

@@ -51,6 +51,7 @@ public struct UserspaceBackend: ChannelBackend {
 
     /// Attaches `side` of channel `id`, or of a new channel with the lowest free id when `id` is nil.
     public func attach(_ id: ChannelID?, side: ChannelSide) throws(ChannelError) -> Channel {
+        try waitPolicy.validate()
         let counters = try SharedMemory(memfdNamed: "archangel-counters", size: Int(ARCHANGEL_HOST_COUNTERS_SIZE))
         let request = HostProtocol.request(.attach, channel: id?.rawValue, create: create,
                                            kernelSide: side == .kernel, geometry: geometry)

@@ -41,7 +41,7 @@ final class TestChannel {
     /// side, so a read or write just outside the channel crashes the test.
     init(_ configuration: ChannelConfiguration = .small, direction: Direction = .toUser,
          senderNotifier: any PeerNotifier = NoNotifier(), receiverNotifier: any PeerNotifier = NoNotifier(),
-         guardPages: Bool = false) throws {
+         guardPages: Bool = false, waitPolicy: WaitPolicy = .lowLatency) throws {
         layout = try ChannelLayout(configuration: configuration, channelID: 7)
         let page = ABI.pageSize
         if guardPages {
@@ -59,7 +59,8 @@ final class TestChannel {
         }
         layout.writeHeader(to: base)
         self.direction = direction
-        sender = MessageSender(base: base, layout: layout, direction: direction, notifier: senderNotifier)
+        sender = MessageSender(base: base, layout: layout, direction: direction, notifier: senderNotifier,
+                               waitPolicy: waitPolicy)
         receiver = MessageReceiver(base: base, layout: layout, direction: direction, notifier: receiverNotifier)
     }
 
@@ -96,12 +97,13 @@ final class TestChannel {
     /// Sends `payload` without blocking.
     @discardableResult
     func send(_ payload: [UInt8], type: MessageType = .control, priority: MessagePriority = .normal,
-              correlation: UInt64? = nil, publish: Bool = true) throws(ChannelError) -> SendOutcome {
+              correlation: UInt64? = nil, publish: Bool = true,
+              options: SendOptions = []) throws(ChannelError) -> SendOutcome {
         let sender = self.sender
         let result = payload.withUnsafeBytes { raw in
             Result { () throws(ChannelError) -> SendOutcome in
                 try sender.trySend(type: type, priority: priority, payload: raw, correlation: correlation,
-                                   publish: publish)
+                                   publish: publish, options: options)
             }
         }
         return try result.get()
@@ -110,9 +112,10 @@ final class TestChannel {
     /// Sends `count` pattern bytes seeded by `seed`.
     @discardableResult
     func send(count: Int, seed: UInt64, type: MessageType = .control, priority: MessagePriority = .normal,
-              correlation: UInt64? = nil, publish: Bool = true) throws(ChannelError) -> SendOutcome {
+              correlation: UInt64? = nil, publish: Bool = true,
+              options: SendOptions = []) throws(ChannelError) -> SendOutcome {
         try send(pattern(count, seed: seed), type: type, priority: priority, correlation: correlation,
-                 publish: publish)
+                 publish: publish, options: options)
     }
 
     /// Receives one message and copies out everything a test checks.
@@ -220,7 +223,19 @@ struct SplitMix64: RandomNumberGenerator {
 /// A notifier that counts its calls.
 final class CountingNotifier: PeerNotifier {
     private let calls = Atomic<Int>(0)
+    private let timed = Atomic<Int>(0)
+    private let lastDeadline = Atomic<UInt64>(0)
     init() {}
     func notify() { calls.add(1, ordering: .relaxed) }
+    /// Records a trailing-edge request without waking anyone.
+    func notify(atNanoseconds deadline: UInt64) {
+        timed.add(1, ordering: .relaxed)
+        lastDeadline.store(deadline, ordering: .relaxed)
+    }
+    /// Immediate signals.
     var count: Int { calls.load(ordering: .relaxed) }
+    /// Trailing-edge signals requested.
+    var scheduled: Int { timed.load(ordering: .relaxed) }
+    /// The last trailing-edge deadline requested.
+    var deadline: UInt64 { lastDeadline.load(ordering: .relaxed) }
 }

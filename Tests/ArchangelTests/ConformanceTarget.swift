@@ -9,8 +9,15 @@ import Synchronization
 /// the suite drives. The next backends (userspace host, kernel module) add a
 /// target here and run the suite unchanged.
 protocol ConformanceTarget: Sendable, CustomStringConvertible {
-    /// Opens a fresh channel with `configuration`.
-    func open(configuration: ChannelConfiguration) throws -> ConformanceChannel
+    /// Opens a fresh channel with `configuration`, both sides waiting and waking by `waitPolicy`.
+    func open(configuration: ChannelConfiguration, waitPolicy: WaitPolicy) throws -> ConformanceChannel
+}
+
+extension ConformanceTarget {
+    /// Opens a fresh channel with `configuration` and the default wait policy.
+    func open(configuration: ChannelConfiguration) throws -> ConformanceChannel {
+        try open(configuration: configuration, waitPolicy: .default)
+    }
 }
 
 /// The kernel side as the suite drives it: a `Channel` for the in-process and
@@ -73,8 +80,8 @@ struct ConformanceChannel: Sendable {
 struct InProcessTarget: ConformanceTarget {
     var description: String { "in-process" }
 
-    func open(configuration: ChannelConfiguration) throws -> ConformanceChannel {
-        let manager = try CommManager(configuration: .init(maxChannels: 4, channel: configuration))
+    func open(configuration: ChannelConfiguration, waitPolicy: WaitPolicy) throws -> ConformanceChannel {
+        let manager = try CommManager(configuration: .init(maxChannels: 4, channel: configuration, waitPolicy: waitPolicy))
         let id = try manager.createChannel()
         let user = try Channel.open(id, backend: .inProcess(manager))
         return ConformanceChannel(user: user, peer: try manager.channel(id),
@@ -89,12 +96,13 @@ struct InProcessTarget: ConformanceTarget {
 struct UserspaceTarget: ConformanceTarget {
     var description: String { "userspace" }
 
-    func open(configuration: ChannelConfiguration) throws -> ConformanceChannel {
-        let manager = try CommManager(configuration: .init(maxChannels: 4, channel: configuration))
+    func open(configuration: ChannelConfiguration, waitPolicy: WaitPolicy) throws -> ConformanceChannel {
+        let manager = try CommManager(configuration: .init(maxChannels: 4, channel: configuration, waitPolicy: waitPolicy))
         let directory = TemporaryDirectory()
         let server = try HostServer(manager: manager, configuration: .init(socketPath: directory.path + "/host.sock"))
         let id = try manager.createChannel()
-        let user = try Channel.open(id, backend: .userspace(socket: server.configuration.socketPath))
+        let user = try Channel.open(id, backend: UserspaceBackend(socketPath: server.configuration.socketPath,
+                                                                  waitPolicy: waitPolicy))
         return ConformanceChannel(user: user, peer: try manager.channel(id),
                                   close: {
                                       user.close()

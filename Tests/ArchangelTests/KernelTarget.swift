@@ -28,12 +28,13 @@ struct KernelTarget: ConformanceTarget {
         return all.filter { names.contains($0.description) }
     }
 
-    func open(configuration: ChannelConfiguration) throws -> ConformanceChannel {
+    func open(configuration: ChannelConfiguration, waitPolicy: WaitPolicy) throws -> ConformanceChannel {
         let id = try KernelBackend.createChannel(geometry: configuration)
         let user: Channel
         let peer: KernelTestPeer
         do {
-            user = try Channel.open(id, backend: KernelBackend(create: false))
+            // The backend also sets the module's side of the channel to the same policy.
+            user = try Channel.open(id, backend: KernelBackend(create: false, waitPolicy: waitPolicy))
             peer = try KernelTestPeer(channel: id.rawValue, maxPayload: user.maxPayload)
         } catch {
             try? KernelBackend.destroyChannel(id)
