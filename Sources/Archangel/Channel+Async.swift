@@ -13,6 +13,7 @@ extension Channel {
             if let current { return current }
             let created = try ReceivePump(channel: self, capacity: Self.asyncQueueCapacity)
             current = created
+            pumpStarted.store(true, ordering: .releasing)
             return created
         }
     }

@@ -5,6 +5,7 @@ import Synchronization
 ///
 /// Closing wakes every waiter on both sides, so nobody sleeps on a channel
 /// that has gone away.
+@usableFromInline
 final class ChannelLink: Sendable {
     private let open = Atomic<Bool>(true)
     private let reason = PthreadLock<ChannelError?>(nil)
@@ -12,10 +13,10 @@ final class ChannelLink: Sendable {
 
     init(wakers: [any PeerNotifier]) { self.wakers = wakers }
 
-    var isOpen: Bool { open.load(ordering: .acquiring) }
+    @usableFromInline var isOpen: Bool { open.load(ordering: .acquiring) }
 
     /// Why the channel is closed: `.closed`, or the corruption one side found.
-    var closedError: ChannelError { reason.withLock { $0 } ?? .closed }
+    @usableFromInline var closedError: ChannelError { reason.withLock { $0 } ?? .closed }
 
     /// Marks the channel closed and wakes every sleeper. Idempotent; the first reason wins.
     ///
@@ -34,8 +35,14 @@ final class ChannelLink: Sendable {
         do {
             return try operation()
         } catch {
-            if case .corrupted = error { close(because: error) }
-            throw error
+            throw failed(error)
         }
+    }
+
+    /// Closes the channel when `error` is a corruption; returns `error` to rethrow.
+    @usableFromInline
+    func failed(_ error: ChannelError) -> ChannelError {
+        if case .corrupted = error { close(because: error) }
+        return error
     }
 }

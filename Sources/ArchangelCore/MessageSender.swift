@@ -289,7 +289,12 @@ public final class MessageSender: @unchecked Sendable {
         let blocking = NeedFlag.isNewSleep(normalWord, lastSignalled: s.pointee.normal.lastWoken)
         // A receiver that polls by itself arms the express word only: it
         // matters to urgent batches, and to a sender that does not coalesce.
-        if !blocking && !urgent && waitPolicy.adaptive {
+        // A polling receiver still gets woken when a lane fills past the wake
+        // batch, so that a long window never fills the ring (the stale cached
+        // consumer index overestimates the fill, so this reads the consumer's
+        // line only when a lane may really be that full).
+        let full = !blocking && !urgent && waitPolicy.adaptive && lanesPastWakeBatch()
+        if !blocking && !urgent && !full && waitPolicy.adaptive {
             counters.add(.notificationsSuppressed)
             return
         }
@@ -307,7 +312,7 @@ public final class MessageSender: @unchecked Sendable {
             return
         }
         let now = archangel_monotonic_ns()
-        if urgent {
+        if urgent || full {
             s.pointee.coalescer.signalled(at: now)
             signalReceiver()
             return

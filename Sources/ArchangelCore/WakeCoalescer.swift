@@ -13,8 +13,17 @@ public struct SendOptions: OptionSet, Sendable, Hashable {
 }
 
 /// The producer's half of the wake-up policy: at most one wake-up of a
-/// sleeping receiver per window, the leading edge at once and the trailing
-/// edge on a timer (docs/efficiency.md, "The producer").
+/// sleeping receiver per window on average, the leading edge at once and the
+/// trailing edge on a timer (docs/efficiency.md, "The producer").
+///
+/// The budget is a generic cell rate algorithm (the ATM traffic shaper): a
+/// theoretical time `tat` advances 9/10 of a window per signal, and a signal
+/// may go out once `now` is within a tenth of a window of it. A source one
+/// window apart, give or take its jitter, therefore always takes the leading
+/// edge (no timer, no added delay: a budget of exactly one window would make
+/// such a source wait for a timer whenever its jitter ran ahead), while a
+/// faster one is held to about one signal per window (at most 10/9), never
+/// two closer than 8/10 of a window.
 ///
 /// Pure bookkeeping on times the caller reads: no clock and no system call
 /// here, so the decisions are tested with made-up times.
@@ -31,8 +40,12 @@ public struct WakeCoalescer: Sendable {
 
     /// The window in nanoseconds; 0 signals every sleep at once.
     public let window: UInt64
-    /// When the last signal was sent or is scheduled (0: never).
-    public private(set) var lastSignal: UInt64 = 0
+    /// How early before `tat` a signal may go: a tenth of a window.
+    public var tolerance: UInt64 { window / 10 }
+    /// How far `tat` advances per signal: 9/10 of a window.
+    public var interval: UInt64 { window - window / 10 }
+    /// The theoretical time of the next signal (0: no signal yet).
+    public private(set) var tat: UInt64 = 0
     /// When the pending trailing edge fires (0: none pending).
     public private(set) var pendingUntil: UInt64 = 0
 
@@ -47,28 +60,28 @@ public struct WakeCoalescer: Sendable {
     ///   - laneFull: a lane holds more than the wake batch: signal now.
     public mutating func decide(now: UInt64, noWakeup: Bool, laneFull: Bool) -> Decision {
         if window == 0 || laneFull {
-            lastSignal = now
+            signalled(at: now)
             return .signalNow
         }
         if pendingUntil != 0 {
             if now < pendingUntil { return .merged }
             pendingUntil = 0
         }
-        let sinceLast = now &- lastSignal
-        if !noWakeup && (lastSignal == 0 || sinceLast >= window) {
-            lastSignal = now
+        let earliest = tat > tolerance ? tat - tolerance : 0
+        if !noWakeup && now >= earliest {
+            signalled(at: now)
             return .signalNow
         }
-        // Within a window of the last signal: fire one window after it. With
-        // noWakeup and no recent signal: one window from now.
-        let deadline = lastSignal != 0 && sinceLast < window ? lastSignal &+ window : now &+ window
+        // The earliest time the budget allows, which is at most one window
+        // from now; with noWakeup, one window from now.
+        let deadline = noWakeup ? max(earliest, now &+ window) : earliest
         pendingUntil = deadline
-        lastSignal = deadline
+        tat = max(tat, deadline) &+ interval
         return .signalAt(deadline)
     }
 
-    /// Records a signal sent for another reason (an urgent message) at `now`.
+    /// Records a signal sent at `now` (the leading edge, or an urgent message).
     public mutating func signalled(at now: UInt64) {
-        if now > lastSignal { lastSignal = now }
+        tat = max(tat, now) &+ interval
     }
 }

@@ -13,14 +13,43 @@ import Testing
     @Test func theFirstSleepIsSignalledAtOnceAndTheNextWithinAWindowAtItsTrailingEdge() {
         var c = WakeCoalescer(window: Self.ms)
         #expect(c.decide(now: 10 * Self.ms, noWakeup: false, laneFull: false) == .signalNow)
-        // 200 µs later the receiver sleeps again: one window after the last signal.
-        #expect(c.decide(now: 10 * Self.ms + 200 * Self.us, noWakeup: false, laneFull: false) == .signalAt(11 * Self.ms))
+        // 200 µs later the receiver sleeps again: held until 8/10 of a window after.
+        #expect(c.decide(now: 10 * Self.ms + 200 * Self.us, noWakeup: false, laneFull: false)
+                == .signalAt(10 * Self.ms + 800 * Self.us))
         // Publications until then ride on the pending trailing edge.
-        #expect(c.decide(now: 10 * Self.ms + 900 * Self.us, noWakeup: false, laneFull: false) == .merged)
-        // After it fired, the next one is again a window after it.
-        #expect(c.decide(now: 11 * Self.ms + 100 * Self.us, noWakeup: false, laneFull: false) == .signalAt(12 * Self.ms))
-        // A sleep a whole window after the last signal takes the leading edge.
-        #expect(c.decide(now: 14 * Self.ms, noWakeup: false, laneFull: false) == .signalNow)
+        #expect(c.decide(now: 10 * Self.ms + 700 * Self.us, noWakeup: false, laneFull: false) == .merged)
+        // After it fired, the next one is held until 9/10 of a window after it, less the tolerance (tat was already past the deadline).
+        #expect(c.decide(now: 10 * Self.ms + 900 * Self.us, noWakeup: false, laneFull: false)
+                == .signalAt(11 * Self.ms + 700 * Self.us))
+        // A sleep long after takes the leading edge again.
+        #expect(c.decide(now: 20 * Self.ms, noWakeup: false, laneFull: false) == .signalNow)
+    }
+
+    @Test func aSourceOneWindowApartWithJitterAlwaysTakesTheLeadingEdge() {
+        var c = WakeCoalescer(window: Self.ms)
+        var now = 5 * Self.ms
+        for i in 0..<1_000 {
+            // One window apart, up to 10% early or late.
+            let jitter = Int64(i % 5) * 50_000 - 100_000 as Int64
+            #expect(c.decide(now: UInt64(Int64(now) + jitter), noWakeup: false, laneFull: false) == .signalNow)
+            now += Self.ms
+        }
+    }
+
+    @Test func aFastSourceIsHeldToOneSignalPerWindow() {
+        var c = WakeCoalescer(window: Self.ms)
+        var signals: [UInt64] = []
+        var pending: UInt64 = 0
+        for t in stride(from: UInt64(0), to: 100 * Self.ms, by: Int(50 * Self.us)) {   // 20 per window
+            if pending != 0 && Self.ms + t >= pending { signals.append(pending); pending = 0 }
+            switch c.decide(now: Self.ms + t, noWakeup: false, laneFull: false) {
+            case .signalNow: signals.append(Self.ms + t)
+            case .signalAt(let d): pending = d
+            case .merged: break
+            }
+        }
+        #expect(signals.count <= 113, "about one per window, at most 10/9: \(signals.count)")
+        for (a, b) in zip(signals, signals.dropFirst()) { #expect(b - a >= 800 * Self.us) }
     }
 
     @Test func aFullLaneIsSignalledAtOnceEvenWithinAWindow() {
