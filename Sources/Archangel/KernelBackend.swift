@@ -102,6 +102,9 @@ public struct KernelBackend: ChannelBackend {
         }
         let dataReady = try EventFD(), spaceReady = try EventFD()
         try device.setEventFDs(data: dataReady.descriptor, space: spaceReady.descriptor)
+        // The kernel's side of the channel waits and wakes by the same policy as this one.
+        try waitPolicy.validate()
+        try device.setWait(waitPolicy)
         // Take over where the side's previous holder stopped (a fresh channel is all zeros).
         // The counters are this process's own: the module counts only the kernel side.
         let takeover = Channel.Takeover(

@@ -184,6 +184,34 @@ public final class KernelDevice: @unchecked Sendable {
         }
     }
 
+    /// Sets how the kernel's side of the bound channel waits and wakes
+    /// (`ARCHANGEL_IOC_SET_WAIT`): its in-kernel receivers, and its coalesced
+    /// wake-ups of this side (docs/efficiency.md).
+    ///
+    /// - Throws: `invalidConfiguration` when the module refuses a value (EINVAL).
+    public func setWait(_ policy: WaitPolicy) throws(ChannelError) {
+        var req = archangel_wait_config()
+        req.flags = policy.adaptive ? ARCHANGEL_WAIT_ADAPTIVE : 0
+        req.wake_batch = UInt32(clamping: policy.wakeBatch)
+        req.max_delay_ns = policy.adaptive ? policy.windowNanoseconds : 0
+        req.spin_ns = policy.spinNanoseconds
+        _ = try ioctl(UInt(archangel_ioc_set_wait), &req, "ARCHANGEL_IOC_SET_WAIT") { code in
+            code == EINVAL ? .invalidConfiguration("the module refused the wait policy \(policy)")
+                           : common("ARCHANGEL_IOC_SET_WAIT", code)
+        }
+    }
+
+    /// How the kernel's side of the bound channel waits and wakes (`ARCHANGEL_IOC_GET_WAIT`).
+    public func wait() throws(ChannelError) -> WaitPolicy {
+        var req = archangel_wait_config()
+        _ = try ioctl(UInt(archangel_ioc_get_wait), &req, "ARCHANGEL_IOC_GET_WAIT") { code in
+            common("ARCHANGEL_IOC_GET_WAIT", code)
+        }
+        return WaitPolicy(maxDeliveryDelay: .nanoseconds(Int64(clamping: req.max_delay_ns)),
+                          spin: .nanoseconds(Int64(clamping: req.spin_ns)), wakeBatch: Int(req.wake_batch),
+                          adaptive: req.flags & ARCHANGEL_WAIT_ADAPTIVE != 0)
+    }
+
     /// What `notify` wakes in the kernel.
     public struct Wake: OptionSet, Sendable {
         /// The mask bits.

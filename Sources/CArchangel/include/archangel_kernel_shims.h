@@ -26,6 +26,8 @@ static const unsigned long archangel_ioc_cleanup_shm = ARCHANGEL_IOC_CLEANUP_SHM
 static const unsigned long archangel_ioc_shm_size = ARCHANGEL_IOC_SHM_SIZE;
 static const unsigned long archangel_ioc_loadgen = ARCHANGEL_IOC_LOADGEN;
 static const unsigned long archangel_ioc_rw_loopback = ARCHANGEL_IOC_RW_LOOPBACK;
+static const unsigned long archangel_ioc_set_wait = ARCHANGEL_IOC_SET_WAIT;
+static const unsigned long archangel_ioc_get_wait = ARCHANGEL_IOC_GET_WAIT;
 
 /* Composite values Swift's importer skips. */
 static const unsigned long long archangel_mmap_off_shared = ARCHANGEL_MMAP_OFF_SHARED;
