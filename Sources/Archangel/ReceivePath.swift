@@ -71,8 +71,10 @@ final class ReceivePath: @unchecked Sendable {
             let now = archangel_monotonic_ns()
             if let timeout, deadline == nil { deadline = now &+ WaitPolicy.nanoseconds(timeout) }
             if let deadline, now >= deadline { throw .timedOut }
+            // The sender's counter, not its sequence: another thread may be
+            // sending on this endpoint, and the counter is the atomic one.
             var action = adaptive.onEmpty(now: now, received: receiver.counters.load(.messagesReceived),
-                                          sent: sender.lastSequence)
+                                          sent: sender.counters.load(.messagesSent))
             if case .spin(let until) = action {
                 if let result = try spin(until: min(until, deadline ?? .max), attempt) { return result }
                 action = adaptive.afterSpin()
