@@ -17,11 +17,21 @@
  *   ch->tx.lock (spin, irqsave)  kernel -> user producer state (many CPUs)
  *   ch->rx.lock (spin, irqsave)  user -> kernel consumer state
  *   ch->efd_lock (spin, irqsave) the eventfd contexts, taken inside tx/rx
+ *
+ * Wake-ups of the user side (eventfds, poll) go through ach_kick(): direct
+ * when the caller is preemptible, else deferred to ch->kick (irq_work), since
+ * a sender may be a tracepoint probe inside the scheduler or inside another
+ * eventfd_signal(). The trailing edge of coalesced wake-ups is tx.timer, an
+ * hrtimer armed only while a deferred signal is due. Neither holds a
+ * reference: the channel's free cancels the timer and syncs the irq_work
+ * first (docs/kernel.md, "Wake-ups").
  */
 #ifndef _ARCHANGEL_H
 #define _ARCHANGEL_H
 
 #include <linux/atomic.h>
+#include <linux/hrtimer.h>
+#include <linux/irq_work.h>
 #include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -101,6 +111,8 @@ struct ach_stats {
 	u64 notify_sent;
 	u64 notify_suppressed;
 	u64 waits;
+	u64 notify_coalesced;	/* sender: wake-ups deferred to a trailing edge */
+	u64 timed_waits;	/* receiver: timed polls */
 };
 
 /* Single writer under the side's lock; /proc reads racily (see proc.c). */
@@ -142,6 +154,17 @@ struct ach_block {
 	u32 length;		/* record bytes (ring full) */
 };
 
+/*
+ * The wake-up budget of the kernel's sender (Swift's WakeCoalescer): a
+ * generic cell rate algorithm, tat advancing 9/10 of the window per signal,
+ * a signal allowed once now is within 1/10 of the window of tat. Under
+ * tx.lock.
+ */
+struct ach_coalescer {
+	u64 tat;		/* theoretical time of the next signal, 0: none yet */
+	u64 pending_until;	/* when the trailing edge fires, 0: none pending */
+};
+
 struct ach_tx {
 	spinlock_t lock;		/* serializes kernel senders */
 	struct ach_rprod lane[2];
@@ -149,15 +172,42 @@ struct ach_tx {
 	u64 sequence;
 	u64 batch_ts;		/* clock read once per publication, 0: none yet */
 	u32 max_payload;
+	bool pending_urgent;	/* a committed, unpublished message is urgent */
+	struct ach_coalescer co;
+	struct hrtimer timer;	/* the trailing edge; armed only while one is due */
 	struct ach_stats st;
+};
+
+/*
+ * The kernel receivers' phase (docs/efficiency.md "The consumer"), shared
+ * by every receiver of the channel, under rx.lock.
+ */
+struct ach_rx_phase {
+	bool polling;		/* timed polling, else blocking */
+	u64 empty_at;		/* when the ring last ran empty after messages */
+	u64 received_at;	/* messages_received then */
+	u64 gap_ns;		/* smoothed gap between messages, 0: unknown */
 };
 
 struct ach_rx {
 	spinlock_t lock;		/* serializes kernel receivers */
 	struct ach_rcons lane[2];
 	struct ach_borrower pool;
+	struct ach_rx_phase phase;
 	struct ach_stats st;
 };
+
+/*
+ * What ach_kick() wakes (ach_channel.kick_bits). DATA and SPACE are the
+ * user's eventfds; POLLIN and POLLOUT the poll() waiters; KERNEL the
+ * in-kernel waiters; ALL everything (destroy, failure).
+ */
+#define ACH_KICK_DATA		BIT(0)
+#define ACH_KICK_SPACE		BIT(1)
+#define ACH_KICK_POLLIN		BIT(2)
+#define ACH_KICK_POLLOUT	BIT(3)
+#define ACH_KICK_ALL		BIT(4)
+#define ACH_KICK_KERNEL		BIT(5)	/* in-kernel receivers and senders */
 
 struct ach_channel {
 	struct kref ref;
@@ -181,6 +231,11 @@ struct ach_channel {
 	wait_queue_head_t space_wq;	/* in-kernel senders */
 	wait_queue_head_t poll_wq;	/* the user file's poll() */
 	struct work_struct free_work;
+
+	/* The kernel side's wait policy: written under tx.lock, read once. */
+	struct archangel_wait_config wait;
+	struct irq_work kick;		/* deferred wake-ups (ach_kick) */
+	atomic_long_t kick_bits;	/* ACH_KICK_* waiting for kick */
 };
 
 /* archangel_channel.c */
@@ -196,6 +251,11 @@ unsigned int ach_channel_snapshot(struct ach_channel **out, unsigned int n);
 void ach_channel_destroy_all(void);
 void ach_channel_fail(struct ach_channel *ch, struct ach_stats *st);
 void ach_channel_wake_all(struct ach_channel *ch);
+int ach_wait_check(const struct archangel_wait_config *cfg);
+void ach_channel_set_wait(struct ach_channel *ch,
+			  const struct archangel_wait_config *cfg);
+void ach_channel_get_wait(struct ach_channel *ch,
+			  struct archangel_wait_config *cfg);
 void ach_channel_user_detached(struct ach_channel *ch);
 int ach_channel_setup_shm(struct ach_channel *ch, u64 size);
 void ach_channel_cleanup_shm(struct ach_channel *ch);
@@ -231,21 +291,24 @@ struct ach_msg {
 };
 
 int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
-	     u32 size, const u64 *correlation, bool count_full, bool publish,
-	     struct ach_block *block);
-void ach_publish(struct ach_channel *ch);
+	     u32 size, const u64 *correlation, u32 sflags, bool count_full,
+	     bool publish, struct ach_block *block);
+void ach_publish(struct ach_channel *ch, u32 sflags);
 void ach_rx_release(struct ach_channel *ch);
 long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
 		   long timeout, bool interruptible);
 int ach_send_timeout(struct ach_channel *ch, u8 type, u8 priority,
 		     const void *data, u32 size, const u64 *correlation,
-		     bool publish, long timeout, bool interruptible);
+		     u32 sflags, bool publish, long timeout, bool interruptible);
 int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 	     u32 max_size);
 long ach_recv_wait(struct ach_channel *ch, long timeout, bool interruptible);
 int ach_recv_timeout(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 		     u32 max_size, long timeout, bool interruptible);
 void ach_signal_user(struct ach_channel *ch, bool data);
+void ach_kick(struct ach_channel *ch, unsigned long bits);
+void ach_kick_work(struct irq_work *work);
+enum hrtimer_restart ach_trailing_edge(struct hrtimer *timer);
 void ach_recover_user_returns(struct ach_channel *ch);
 __poll_t ach_poll_mask(struct ach_channel *ch);
 

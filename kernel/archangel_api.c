@@ -61,7 +61,7 @@ int archangel_comm_send_message_timeout(u32 channel_id,
 		err = -EINVAL;
 	else
 		err = ach_send_timeout(ch, type, priority, data, size, NULL,
-				       true, timeout_jiffies, true);
+				       0, true, timeout_jiffies, true);
 	ach_channel_put(ch);
 	return err;
 }
@@ -75,6 +75,47 @@ int archangel_comm_send_message(u32 channel_id, enum archangel_msg_type type,
 						   data, size, 0);
 }
 EXPORT_SYMBOL_GPL(archangel_comm_send_message);
+
+int archangel_comm_send_message_flags(u32 channel_id, u8 type, u8 priority,
+				      const void *data, u32 size, u32 flags)
+{
+	struct ach_channel *ch;
+	int err;
+
+	if ((!data && size) || (flags & ~ARCHANGEL_SEND_FLAGS_ALL))
+		return -EINVAL;
+	ch = ach_channel_get(channel_id);
+	if (!ch)
+		return -ENOENT;
+	/* ach_send() checks type and priority; CRITICAL implies URGENT there. */
+	err = ach_send_timeout(ch, type, priority, data, size, NULL, flags,
+			       true, 0, true);
+	ach_channel_put(ch);
+	return err;
+}
+EXPORT_SYMBOL_GPL(archangel_comm_send_message_flags);
+
+int archangel_comm_set_wait(u32 channel_id,
+			    const struct archangel_wait_config *cfg)
+{
+	struct archangel_wait_config c;
+	struct ach_channel *ch;
+	int err;
+
+	if (!cfg)
+		return -EINVAL;
+	c = *cfg;
+	err = ach_wait_check(&c);
+	if (err)
+		return err;
+	ch = ach_channel_get(channel_id);
+	if (!ch)
+		return -ENOENT;
+	ach_channel_set_wait(ch, &c);
+	ach_channel_put(ch);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(archangel_comm_set_wait);
 
 int archangel_comm_receive_message_timeout(u32 channel_id,
 					   enum archangel_msg_type *type,
@@ -132,7 +173,7 @@ int archangel_comm_send_message_ex(u32 channel_id,
 		err = ach_send_timeout(ch, msg->type, msg->priority, data, size,
 				       msg->flags & ARCHANGEL_MSG_F_CORRELATED ?
 				       &correlation : NULL,
-				       true, timeout_jiffies, true);
+				       0, true, timeout_jiffies, true);
 	ach_channel_put(ch);
 	return err;
 }
@@ -174,8 +215,7 @@ int archangel_comm_notify_kernel(u32 channel_id)
 
 	if (!ch)
 		return -ENOENT;
-	wake_up_all(&ch->data_wq);
-	wake_up_all(&ch->space_wq);
+	ach_kick(ch, ACH_KICK_KERNEL);
 	ach_channel_put(ch);
 	return 0;
 }
@@ -187,8 +227,7 @@ int archangel_comm_notify_user(u32 channel_id)
 
 	if (!ch)
 		return -ENOENT;
-	ach_signal_user(ch, true);
-	wake_up_all(&ch->poll_wq);
+	ach_kick(ch, ACH_KICK_DATA | ACH_KICK_POLLIN);
 	ach_channel_put(ch);
 	return 0;
 }

@@ -11,6 +11,8 @@
  */
 #include <linux/bitmap.h>
 #include <linux/eventfd.h>
+#include <linux/hrtimer.h>
+#include <linux/irq_work.h>
 #include <linux/log2.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
@@ -262,6 +264,13 @@ static void ach_channel_free_work(struct work_struct *work)
 	struct ach_channel *ch = container_of(work, struct ach_channel,
 					      free_work);
 
+	/*
+	 * Neither the trailing edge nor a deferred kick holds a reference:
+	 * stop the timer (no send can re-arm it, nobody holds the channel),
+	 * then wait out a kick it or a last sender queued.
+	 */
+	hrtimer_cancel(&ch->tx.timer);
+	irq_work_sync(&ch->kick);
 	if (ch->data_efd)
 		eventfd_ctx_put(ch->data_efd);
 	if (ch->space_efd)
@@ -314,6 +323,15 @@ static void ach_channel_setup_sides(struct ach_channel *ch)
 				      o->to_user.pool.buffer_size);
 }
 
+/* The balanced preset (docs/efficiency.md): every new channel's policy. */
+static void ach_wait_defaults(struct archangel_wait_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->flags = ARCHANGEL_WAIT_ADAPTIVE;
+	cfg->max_delay_ns = ARCHANGEL_WAIT_BALANCED_DELAY_NS;
+	cfg->spin_ns = ARCHANGEL_WAIT_BALANCED_SPIN_NS;
+}
+
 static struct ach_channel *
 ach_channel_alloc(const struct archangel_create_req *g, u32 id)
 {
@@ -362,6 +380,11 @@ ach_channel_alloc(const struct archangel_create_req *g, u32 id)
 	init_waitqueue_head(&ch->data_wq);
 	init_waitqueue_head(&ch->space_wq);
 	init_waitqueue_head(&ch->poll_wq);
+	hrtimer_init(&ch->tx.timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
+	ch->tx.timer.function = ach_trailing_edge;
+	init_irq_work(&ch->kick, ach_kick_work);
+	atomic_long_set(&ch->kick_bits, 0);
+	ach_wait_defaults(&ch->wait);
 	return ch;
 
 err_free_lender:
@@ -440,13 +463,65 @@ struct ach_channel *ach_channel_get(u32 id)
 	return ch;
 }
 
+/* Wakes every waiter; deferred when the caller is not preemptible. */
 void ach_channel_wake_all(struct ach_channel *ch)
 {
-	wake_up_all(&ch->data_wq);
-	wake_up_all(&ch->space_wq);
-	wake_up_all(&ch->poll_wq);
-	ach_signal_user(ch, true);
-	ach_signal_user(ch, false);
+	ach_kick(ch, ACH_KICK_ALL);
+}
+
+/*
+ * ARCHANGEL_IOC_SET_WAIT's rules, those of Swift's WaitPolicy.validate():
+ * known flags, zero reserved fields, spin_ns at most
+ * ARCHANGEL_WAIT_SPIN_MAX_NS, and with ARCHANGEL_WAIT_ADAPTIVE a window
+ * in [ARCHANGEL_WAIT_DELAY_MIN_NS, ARCHANGEL_WAIT_DELAY_MAX_NS]. Without
+ * it max_delay_ns is ignored. 0 or -EINVAL.
+ */
+int ach_wait_check(const struct archangel_wait_config *cfg)
+{
+	if ((cfg->flags & ~ARCHANGEL_WAIT_FLAGS_ALL) ||
+	    cfg->reserved[0] || cfg->reserved[1] ||
+	    cfg->spin_ns > ARCHANGEL_WAIT_SPIN_MAX_NS)
+		return -EINVAL;
+	if ((cfg->flags & ARCHANGEL_WAIT_ADAPTIVE) &&
+	    (cfg->max_delay_ns < ARCHANGEL_WAIT_DELAY_MIN_NS ||
+	     cfg->max_delay_ns > ARCHANGEL_WAIT_DELAY_MAX_NS))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Applies a checked policy. Senders read it under tx.lock, receivers once
+ * per wait with READ_ONCE: a receiver may see a mix of the old and the new
+ * fields for one wait, which only costs that wait's choice. A pending
+ * trailing edge keeps its time (at most the old window).
+ */
+void ach_channel_set_wait(struct ach_channel *ch,
+			  const struct archangel_wait_config *cfg)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&ch->tx.lock, flags);
+	WRITE_ONCE(ch->wait.flags, cfg->flags);
+	WRITE_ONCE(ch->wait.wake_batch, cfg->wake_batch);
+	WRITE_ONCE(ch->wait.max_delay_ns, cfg->max_delay_ns);
+	WRITE_ONCE(ch->wait.spin_ns, cfg->spin_ns);
+	/* A new window starts a new budget. */
+	ch->tx.co.tat = 0;
+	spin_unlock_irqrestore(&ch->tx.lock, flags);
+}
+
+void ach_channel_get_wait(struct ach_channel *ch,
+			  struct archangel_wait_config *cfg)
+{
+	unsigned long flags;
+
+	memset(cfg, 0, sizeof(*cfg));
+	spin_lock_irqsave(&ch->tx.lock, flags);
+	cfg->flags = ch->wait.flags;
+	cfg->wake_batch = ch->wait.wake_batch;
+	cfg->max_delay_ns = ch->wait.max_delay_ns;
+	cfg->spin_ns = ch->wait.spin_ns;
+	spin_unlock_irqrestore(&ch->tx.lock, flags);
 }
 
 /*
@@ -468,6 +543,8 @@ int ach_channel_destroy(u32 id)
 		return -ENOENT;
 	WRITE_ONCE(ch->dead, true);
 	ach_channel_wake_all(ch);
+	/* The wake-up above covers a pending trailing edge. */
+	hrtimer_try_to_cancel(&ch->tx.timer);
 	ach_channel_put(ch);
 	return 0;
 }

@@ -207,6 +207,21 @@ err_put_data:
 	return err;
 }
 
+/* ARCHANGEL_IOC_SET_WAIT: the struct is copied once, then checked. */
+static long ach_ioc_set_wait(struct ach_channel *ch, void __user *arg)
+{
+	struct archangel_wait_config cfg;
+	int err;
+
+	if (copy_from_user(&cfg, arg, sizeof(cfg)))
+		return -EFAULT;
+	err = ach_wait_check(&cfg);
+	if (err)
+		return err;
+	ach_channel_set_wait(ch, &cfg);
+	return 0;
+}
+
 static long ach_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -266,6 +281,14 @@ static long ach_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case ARCHANGEL_IOC_CLEANUP_SHM:
 		ach_channel_cleanup_shm(ch);
 		return 0;
+	case ARCHANGEL_IOC_SET_WAIT:
+		return ach_ioc_set_wait(ch, uarg);
+	case ARCHANGEL_IOC_GET_WAIT: {
+		struct archangel_wait_config cfg;
+
+		ach_channel_get_wait(ch, &cfg);
+		return copy_to_user(uarg, &cfg, sizeof(cfg)) ? -EFAULT : 0;
+	}
 	case ARCHANGEL_IOC_SHM_SIZE:
 		mutex_lock(&ch->lock);
 		size = ch->shm ? ch->shm->r.size : 0;

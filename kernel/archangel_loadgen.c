@@ -9,6 +9,7 @@
  * on every return.
  */
 #include <linux/fs.h>
+#include <linux/hrtimer.h>
 #include <linux/list.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -49,13 +50,39 @@ static u8 *ach_pattern_at(u8 *pat, u64 seq)
 	return pat + (seq & 0xff);
 }
 
-static int ach_loadgen_check(const struct archangel_loadgen_req *req)
+static int ach_loadgen_check(const struct archangel_loadgen_req *req,
+			     bool may_pace)
 {
+	bool paced = req->flags & ARCHANGEL_LOADGEN_PACED;
+
 	if (req->mode < ARCHANGEL_LOADGEN_PRODUCE ||
 	    req->mode > ARCHANGEL_LOADGEN_SINK ||
 	    (req->flags & ~ARCHANGEL_LOADGEN_FLAGS_ALL) ||
 	    memchr_inv(req->reserved, 0, sizeof(req->reserved)))
 		return -EINVAL;
+	if (paced && (!may_pace || req->mode != ARCHANGEL_LOADGEN_PRODUCE ||
+		      !req->interval_ns ||
+		      req->interval_ns > ARCHANGEL_LOADGEN_INTERVAL_MAX_NS))
+		return -EINVAL;
+	if (!paced && req->interval_ns)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Sleeps until @due (CLOCK_MONOTONIC ns) on an hrtimer with no slack, the
+ * absolute deadline of a paced message: 0, or -EINTR on a signal.
+ */
+static int ach_sleep_until(u64 due)
+{
+	ktime_t t = ns_to_ktime(due);
+
+	while (ktime_get_ns() < due) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		schedule_hrtimeout_range(&t, 0, HRTIMER_MODE_ABS);
+		if (signal_pending(current))
+			return -EINTR;
+	}
 	return 0;
 }
 
@@ -76,6 +103,7 @@ long ach_loadgen_channel(struct ach_channel *ch,
 {
 	bool block = req->flags & ARCHANGEL_LOADGEN_BLOCK;
 	bool batch = req->flags & ARCHANGEL_LOADGEN_BATCH;
+	bool paced = req->flags & ARCHANGEL_LOADGEN_PACED;
 	long timeout = block ? MAX_SCHEDULE_TIMEOUT : 0;
 	struct ach_msg msg;
 	u8 saved[8];
@@ -86,7 +114,7 @@ long ach_loadgen_channel(struct ach_channel *ch,
 
 	req->done = 0;
 	req->elapsed_ns = 0;
-	err = ach_loadgen_check(req);
+	err = ach_loadgen_check(req, true);
 	if (err)
 		return err;
 	if (req->mode == ARCHANGEL_LOADGEN_PRODUCE) {
@@ -112,12 +140,19 @@ long ach_loadgen_channel(struct ach_channel *ch,
 		case ARCHANGEL_LOADGEN_PRODUCE: {
 			u8 *p = ach_pattern_at(buf, i);
 
+			/* Absolute deadlines: a late message goes at once. */
+			if (paced) {
+				err = ach_sleep_until(t0 + i * req->interval_ns);
+				if (err)
+					break;
+			}
 			if (req->size >= 8) {
 				memcpy(saved, p, 8);
 				put_unaligned_le64(i, p);
 			}
 			err = ach_send_timeout(ch, ARCHANGEL_MSG_TYPE_MIN + i % 7,
-					       i % 4, p, req->size, NULL,
+					       paced ? ARCHANGEL_PRIORITY_NORMAL :
+					       i % 4, p, req->size, NULL, 0,
 					       !batch || i % ACH_LOADGEN_BATCH ==
 					       ACH_LOADGEN_BATCH - 1,
 					       timeout, true);
@@ -135,8 +170,8 @@ long ach_loadgen_channel(struct ach_channel *ch,
 				corr = &msg.sequence;
 			/* A received request is always answered: wait for room. */
 			err = ach_send_timeout(ch, ARCHANGEL_MSG_AI_RESPONSE,
-					       msg.priority, buf, n, corr, true,
-					       MAX_SCHEDULE_TIMEOUT, true);
+					       msg.priority, buf, n, corr, 0,
+					       true, MAX_SCHEDULE_TIMEOUT, true);
 			break;
 		default:
 			/* SINK drops the payload unread, as the rw sink does. */
@@ -157,7 +192,7 @@ long ach_loadgen_channel(struct ach_channel *ch,
 		}
 	}
 	/* Whatever was committed goes out now; consumed space is handed back. */
-	ach_publish(ch);
+	ach_publish(ch, 0);
 	ach_rx_release(ch);
 	req->elapsed_ns = ktime_get_ns() - t0;
 	kvfree(buf);
@@ -357,7 +392,7 @@ static long ach_rw_loadgen(struct ach_rw_file *rf,
 
 	req->done = 0;
 	req->elapsed_ns = 0;
-	err = ach_loadgen_check(req);
+	err = ach_loadgen_check(req, false);
 	if (err)
 		return err;
 	if (req->mode == ARCHANGEL_LOADGEN_PRODUCE) {

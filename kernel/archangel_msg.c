@@ -19,7 +19,8 @@
 #include <linux/timekeeping.h>
 #include "archangel.h"
 
-void ach_signal_user(struct ach_channel *ch, bool data)
+/* Signals one of the user's eventfds. Any context that may wake a task. */
+static void ach_eventfd_signal(struct ach_channel *ch, bool data)
 {
 	struct eventfd_ctx *ctx;
 	unsigned long flags;
@@ -34,6 +35,84 @@ void ach_signal_user(struct ach_channel *ch, bool data)
 #endif
 	}
 	spin_unlock_irqrestore(&ch->efd_lock, flags);
+}
+
+/* Does what @bits ask, now: process, softirq or hardirq context. */
+static void ach_kick_now(struct ach_channel *ch, unsigned long bits)
+{
+	if (bits & ACH_KICK_ALL) {
+		wake_up_all(&ch->poll_wq);
+		bits |= ACH_KICK_DATA | ACH_KICK_SPACE | ACH_KICK_KERNEL;
+	}
+	if (bits & ACH_KICK_KERNEL) {
+		wake_up_all(&ch->data_wq);
+		wake_up_all(&ch->space_wq);
+	}
+	if (bits & ACH_KICK_DATA)
+		ach_eventfd_signal(ch, true);
+	if (bits & ACH_KICK_SPACE)
+		ach_eventfd_signal(ch, false);
+	if (bits & ACH_KICK_POLLIN)
+		wake_up_interruptible_poll(&ch->poll_wq, EPOLLIN | EPOLLRDNORM);
+	if (bits & ACH_KICK_POLLOUT)
+		wake_up_interruptible_poll(&ch->poll_wq, EPOLLOUT | EPOLLWRNORM);
+}
+
+/* ch->kick: the deferred half of ach_kick(), in hardirq context. */
+void ach_kick_work(struct irq_work *work)
+{
+	struct ach_channel *ch = container_of(work, struct ach_channel, kick);
+
+	ach_kick_now(ch, atomic_long_xchg(&ch->kick_bits, 0));
+}
+
+/*
+ * Wakes what @bits name. A wake-up takes the eventfd's and the woken task's
+ * locks, and eventfd_signal() refuses to nest (current->in_eventfd, a
+ * WARN_ON_ONCE in 6.1 and 6.12): sound in process context, softirq and
+ * hardirq, but not from a tracepoint probe that runs inside the scheduler
+ * (rq lock held) or inside a wake-up. The API cannot tell those apart from
+ * any other caller with preemption disabled, so a caller that is not
+ * preemptible defers to ch->kick, an irq_work (NMI-safe to queue; it runs
+ * from the self-IPI once interrupts are enabled, where neither hazard
+ * exists: in_eventfd is only set with interrupts off). Cost: one self-IPI
+ * per burst of kicks, a few microseconds later than a direct call.
+ */
+void ach_kick(struct ach_channel *ch, unsigned long bits)
+{
+	if (!bits)
+		return;
+	if (preemptible()) {
+		ach_kick_now(ch, bits);
+		return;
+	}
+	/*
+	 * The or is ordered before irq_work_queue()'s fully ordered claim;
+	 * the work clears its pending bit (fully ordered) before its xchg,
+	 * so a claim that fails because the work is pending is seen by it.
+	 */
+	atomic_long_or(bits, &ch->kick_bits);
+	irq_work_queue(&ch->kick);
+}
+
+void ach_signal_user(struct ach_channel *ch, bool data)
+{
+	ach_kick(ch, data ? ACH_KICK_DATA : ACH_KICK_SPACE);
+}
+
+/*
+ * tx.timer: the trailing edge (docs/efficiency.md). Runs in hardirq context,
+ * where a wake-up is sound, so it signals directly; it never re-arms, so an
+ * idle channel has no timer. It takes no lock and no reference: the free
+ * cancels it first (ach_channel_free_work()).
+ */
+enum hrtimer_restart ach_trailing_edge(struct hrtimer *timer)
+{
+	struct ach_channel *ch = container_of(timer, struct ach_channel,
+					      tx.timer);
+
+	ach_kick_now(ch, ACH_KICK_DATA);
+	return HRTIMER_NORESTART;
 }
 
 static int ach_state_error(struct ach_channel *ch)
@@ -71,40 +150,165 @@ void ach_rx_release(struct ach_channel *ch)
  * Sending (kernel -> user)
  */
 
+/* The wake batch of the user's lanes: 0 means a quarter of the lane. */
+static u64 ach_wake_batch(struct ach_channel *ch, struct ach_rprod *p)
+{
+	u32 batch = READ_ONCE(ch->wait.wake_batch);
+
+	return batch ? min_t(u64, batch, p->w.size) : p->w.size / 4;
+}
+
 /*
- * Publishes everything committed on both lanes, express first (the user
- * drains it first), and signals the user if it sleeps. tx.lock held.
+ * Whether either lane holds more than the wake batch unread. A bad consumer
+ * index fails the channel and counts as full, so the user is woken to see
+ * the failure too. tx.lock held.
  */
-static void ach_publish_locked(struct ach_channel *ch)
+static bool ach_lanes_past_batch(struct ach_channel *ch)
 {
 	struct ach_tx *tx = &ch->tx;
-	bool wake;
+	int lane, r;
 
-	if (tx->lane[ACH_NORMAL].producer == tx->lane[ACH_NORMAL].published &&
-	    tx->lane[ACH_EXPRESS].producer == tx->lane[ACH_EXPRESS].published)
-		return;
-	tx->batch_ts = 0;
-	wake = ach_rprod_publish(&tx->lane[ACH_EXPRESS]);
-	wake |= ach_rprod_publish(&tx->lane[ACH_NORMAL]);
-	if (wake) {
-		ach_add(&tx->st.notify_sent, 1);
-		ach_signal_user(ch, true);
-	} else {
-		ach_add(&tx->st.notify_suppressed, 1);
+	for (lane = ACH_EXPRESS; lane >= ACH_NORMAL; lane--) {
+		r = ach_rprod_unread_exceeds(&tx->lane[lane],
+					     ach_wake_batch(ch, &tx->lane[lane]));
+		if (r < 0) {
+			ach_channel_fail(ch, &tx->st);
+			return true;
+		}
+		if (r)
+			return true;
 	}
-	/* The (E) fence in ach_rprod_publish() orders waitqueue_active(). */
+	return false;
+}
+
+/* The coalescer's budget: a signal goes out at @now. */
+static void ach_co_signalled(struct ach_coalescer *co, u64 w, u64 now)
+{
+	co->tat = max(co->tat, now) + (w - w / 10);
+}
+
+/*
+ * WakeCoalescer.decide: 0 signal now (the leading edge), 1 merged into the
+ * pending trailing edge, or the time of a new trailing edge.
+ */
+static u64 ach_co_decide(struct ach_coalescer *co, u64 w, u64 now,
+			 bool no_wakeup)
+{
+	u64 tol = w / 10, earliest, deadline;
+
+	if (co->pending_until) {
+		if (now < co->pending_until)
+			return 1;
+		co->pending_until = 0;
+	}
+	earliest = co->tat > tol ? co->tat - tol : 0;
+	if (!no_wakeup && now >= earliest) {
+		ach_co_signalled(co, w, now);
+		return 0;
+	}
+	deadline = no_wakeup ? max(earliest, now + w) : earliest;
+	co->pending_until = deadline;
+	co->tat = max(co->tat, deadline) + (w - w / 10);
+	return deadline;
+}
+
+/*
+ * Publishes everything committed on both lanes, express first (the user
+ * drains it first), and decides the wake-up by the rules of
+ * docs/efficiency.md "The producer": urgent (ARCHANGEL_SEND_URGENT, or a
+ * committed CRITICAL or urgent message) signals a new sleep on either lane's
+ * word; otherwise only the normal lane's word counts (a receiver in timed
+ * polling arms express only), signalled at the leading edge when the budget
+ * allows, else at a trailing edge on tx.timer, at once when a lane holds
+ * more than the wake batch. Without ARCHANGEL_WAIT_ADAPTIVE every new sleep
+ * is signalled at once. tx.lock held. Returns the ACH_KICK_* bits for the
+ * caller to pass to ach_kick() once the lock is dropped.
+ */
+static unsigned long ach_publish_locked(struct ach_channel *ch, u32 sflags)
+{
+	struct ach_tx *tx = &ch->tx;
+	struct ach_rprod *nl = &tx->lane[ACH_NORMAL];
+	struct ach_rprod *el = &tx->lane[ACH_EXPRESS];
+	bool urgent, adaptive, blocking, polling, full;
+	unsigned long bits = 0;
+	u32 nword, eword;
+	u64 w, now, at;
+	bool any;
+
+	any = ach_rprod_publish_index(el);
+	any |= ach_rprod_publish_index(nl);
+	if (!any)
+		return 0;
+	tx->batch_ts = 0;
+	urgent = tx->pending_urgent || (sflags & ARCHANGEL_SEND_URGENT);
+	tx->pending_urgent = false;
+	/*
+	 * (E), matches (F): order the index stores before the flag loads, so
+	 * a consumer going to sleep either sees our indices or we see its flag.
+	 */
+	smp_mb();
+	/* The (E) fence above orders waitqueue_active() too. */
 	if (waitqueue_active(&ch->poll_wq))
-		wake_up_interruptible_poll(&ch->poll_wq, EPOLLIN | EPOLLRDNORM);
+		bits |= ACH_KICK_POLLIN;
+	adaptive = READ_ONCE(ch->wait.flags) & ARCHANGEL_WAIT_ADAPTIVE;
+	w = READ_ONCE(ch->wait.max_delay_ns);
+	nword = READ_ONCE(*nl->w.kneed_wakeup);
+	blocking = ach_need_is_new(nword, nl->last_woken);
+	full = !blocking && !urgent && adaptive && ach_lanes_past_batch(ch);
+	if (!blocking && !urgent && !full && adaptive)
+		goto suppressed;
+	eword = READ_ONCE(*el->w.kneed_wakeup);
+	polling = ach_need_is_new(eword, el->last_woken);
+	if (!blocking && !polling)
+		goto suppressed;
+	/* Whatever happens next covers this sleep: a signal now or the timer. */
+	if (blocking)
+		nl->last_woken = nword;
+	if (polling)
+		el->last_woken = eword;
+	if (!adaptive)
+		goto signal;
+	now = ktime_get_ns();
+	if (urgent || full) {
+		ach_co_signalled(&tx->co, w, now);
+		goto signal;
+	}
+	if (ach_lanes_past_batch(ch)) {
+		ach_co_signalled(&tx->co, w, now);
+		goto signal;
+	}
+	at = ach_co_decide(&tx->co, w, now, sflags & ARCHANGEL_SEND_NO_WAKEUP);
+	if (!at)
+		goto signal;
+	ach_add(&tx->st.notify_coalesced, 1);
+	/*
+	 * A timer still queued past its time is overdue (it fires within
+	 * microseconds) and covers this sleep too: re-arming it would push an
+	 * earlier sleep's signal later.
+	 */
+	if (at != 1 && !hrtimer_is_queued(&tx->timer)) {
+		ach_add(&tx->st.notify_sent, 1);
+		hrtimer_start(&tx->timer, ns_to_ktime(at), HRTIMER_MODE_ABS);
+	}
+	return bits;
+
+signal:
+	ach_add(&tx->st.notify_sent, 1);
+	return bits | ACH_KICK_DATA;
+suppressed:
+	ach_add(&tx->st.notify_suppressed, 1);
+	return bits;
 }
 
 /* Publishes messages sent with @publish false. Any context. */
-void ach_publish(struct ach_channel *ch)
+void ach_publish(struct ach_channel *ch, u32 sflags)
 {
-	unsigned long flags;
+	unsigned long flags, bits;
 
 	spin_lock_irqsave(&ch->tx.lock, flags);
-	ach_publish_locked(ch);
+	bits = ach_publish_locked(ch, sflags);
 	spin_unlock_irqrestore(&ch->tx.lock, flags);
+	ach_kick(ch, bits);
 }
 
 /*
@@ -116,8 +320,8 @@ void ach_publish(struct ach_channel *ch)
  * for), -EMSGSIZE, -EINVAL, -EIO or -EPIPE.
  */
 int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
-	     u32 size, const u64 *correlation, bool count_full, bool publish,
-	     struct ach_block *block)
+	     u32 size, const u64 *correlation, u32 sflags, bool count_full,
+	     bool publish, struct ach_block *block)
 {
 	struct ach_tx *tx = &ch->tx;
 	struct ach_lender *pool = &tx->pool;
@@ -126,8 +330,8 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 	u32 extra = correlation ? ARCHANGEL_CORRELATION_SIZE : 0;
 	u16 mflags = correlation ? ARCHANGEL_MSG_F_CORRELATED : 0;
 	struct archangel_msg_header h;
+	unsigned long flags, bits = 0;
 	bool via_pool = false;
-	unsigned long flags;
 	u32 segs = 0, body, length, i, off;
 	u8 *rec, *cursor;
 	int err;
@@ -226,8 +430,11 @@ int ach_send(struct ach_channel *ch, u8 type, u8 priority, const void *data,
 	ach_rprod_commit(p, length);
 	ach_add(&tx->st.messages_sent, 1);
 	ach_add(&tx->st.bytes_sent, size);
+	if (priority == ARCHANGEL_PRIORITY_CRITICAL ||
+	    (sflags & ARCHANGEL_SEND_URGENT))
+		tx->pending_urgent = true;
 	if (publish)
-		ach_publish_locked(ch);
+		bits = ach_publish_locked(ch, sflags);
 	goto out_unlock;
 
 out_fail:
@@ -235,6 +442,8 @@ out_fail:
 	err = -EIO;
 out_unlock:
 	spin_unlock_irqrestore(&tx->lock, flags);
+	/* Outside tx.lock, so that a preemptible sender wakes directly. */
+	ach_kick(ch, bits);
 	return err;
 }
 
@@ -255,11 +464,11 @@ long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
 	int ready;
 
 	ach_rx_release(ch);
+	/* Never sleep on records the user cannot see yet. */
+	ach_publish(ch, 0);
 	prepare_to_wait(&ch->space_wq, &wait,
 			interruptible ? TASK_INTERRUPTIBLE : TASK_UNINTERRUPTIBLE);
 	spin_lock_irqsave(&tx->lock, flags);
-	/* Never sleep on records the user cannot see yet. */
-	ach_publish_locked(ch);
 	if (block->lane >= 0) {
 		need = &tx->lane[block->lane].need_space;
 		ach_need_raise(need);
@@ -295,16 +504,16 @@ long ach_send_wait(struct ach_channel *ch, const struct ach_block *block,
 }
 
 /* Whether a blocking call may still poll before it sleeps. */
-static bool ach_may_spin(u64 *deadline)
+static bool ach_may_spin(u64 *deadline, u64 budget_ns)
 {
 	u64 now;
 
 	/* With one CPU the peer cannot run while we poll: sleep at once. */
-	if (num_online_cpus() == 1)
+	if (num_online_cpus() == 1 || !budget_ns)
 		return false;
 	now = ktime_get_ns();
 	if (!*deadline)
-		*deadline = now + (u64)READ_ONCE(ach_spin_us) * NSEC_PER_USEC;
+		*deadline = now + budget_ns;
 	if (now >= *deadline || need_resched())
 		return false;
 	cpu_relax();
@@ -319,7 +528,7 @@ static bool ach_may_spin(u64 *deadline)
  */
 int ach_send_timeout(struct ach_channel *ch, u8 type, u8 priority,
 		     const void *data, u32 size, const u64 *correlation,
-		     bool publish, long timeout, bool interruptible)
+		     u32 sflags, bool publish, long timeout, bool interruptible)
 {
 	struct ach_block block;
 	bool first = true;
@@ -330,7 +539,7 @@ int ach_send_timeout(struct ach_channel *ch, u8 type, u8 priority,
 
 	for (;;) {
 		err = ach_send(ch, type, priority, data, size, correlation,
-			       first, publish, &block);
+			       sflags, first, publish, &block);
 		if (err != -EAGAIN)
 			return err;
 		if (!timeout)
@@ -338,9 +547,10 @@ int ach_send_timeout(struct ach_channel *ch, u8 type, u8 priority,
 		if (expired)
 			return -ETIMEDOUT;
 		if (first)
-			ach_publish(ch);
+			ach_publish(ch, sflags);
 		first = false;
-		if (ach_may_spin(&spin))
+		if (ach_may_spin(&spin,
+				 (u64)READ_ONCE(ach_spin_us) * NSEC_PER_USEC))
 			continue;
 		left = ach_send_wait(ch, &block, left, interruptible);
 		if (left < 0)
@@ -429,8 +639,8 @@ int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 {
 	struct ach_rx *rx = &ch->rx;
 	struct ach_borrower *b = &rx->pool;
+	unsigned long flags, bits = 0;
 	struct ach_record r;
-	unsigned long flags;
 	int lane, ret, wake;
 	u64 released;
 	u64 total;
@@ -503,14 +713,14 @@ int ach_recv(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 out_wake:
 	if (wake) {
 		ach_add(&rx->st.notify_sent, 1);
-		ach_signal_user(ch, false);
+		bits |= ACH_KICK_SPACE;
 	}
 	/* Room for poll() appears at a release, after its (G) fence. */
 	released -= rx->lane[ACH_NORMAL].released +
 		    rx->lane[ACH_EXPRESS].released;
 	/* (G) orders waitqueue_active(); matches smp_mb() in ach_poll(). */
 	if (released && waitqueue_active(&ch->poll_wq))
-		wake_up_interruptible_poll(&ch->poll_wq, EPOLLOUT | EPOLLWRNORM);
+		bits |= ACH_KICK_POLLOUT;
 	goto out_unlock;
 
 out_fail:
@@ -518,36 +728,44 @@ out_fail:
 	ret = -EIO;
 out_unlock:
 	spin_unlock_irqrestore(&rx->lock, flags);
+	ach_kick(ch, bits);
 	return ret;
 }
 
 /*
- * Announces a sleep on both to_kernel lanes, re-checks, and sleeps on
- * data_wq until the user side signals (ARCHANGEL_IOC_NOTIFY), the channel
- * dies, or @timeout jiffies pass. Returns the time left (0: timed out) or
+ * Announces a sleep, re-checks, and sleeps on data_wq until the user side
+ * signals (ARCHANGEL_IOC_NOTIFY), the channel dies, or the wait ends.
+ * Blocking (@until_ns 0): both to_kernel lanes' words are armed and the
+ * sleep lasts up to @timeout jiffies; counted in waits. Timed poll: only the
+ * express word is armed ("I look again by myself; wake me only for an
+ * urgent message") and the sleep is an hrtimer sleep up to @until_ns
+ * (CLOCK_MONOTONIC); counted in timed_waits. Returns the jiffies left (0:
+ * timed out; a timed poll returns @timeout unless woken by a signal) or
  * -EINTR, -EIO, -EPIPE.
  */
-long ach_recv_wait(struct ach_channel *ch, long timeout, bool interruptible)
+static long ach_recv_sleep(struct ach_channel *ch, long timeout,
+			   u64 until_ns, u64 slack_ns, bool interruptible)
 {
 	struct ach_rx *rx = &ch->rx;
+	bool timed = until_ns != 0;
 	unsigned long flags;
 	DEFINE_WAIT(wait);
 	int ready, more;
+	ktime_t until;
 	bool wake;
 
 	/* Never sleep on records the user cannot see yet. */
-	ach_publish(ch);
+	ach_publish(ch, 0);
 	prepare_to_wait(&ch->data_wq, &wait,
 			interruptible ? TASK_INTERRUPTIBLE : TASK_UNINTERRUPTIBLE);
 	spin_lock_irqsave(&rx->lock, flags);
 	wake = ach_rcons_release(&rx->lane[ACH_EXPRESS]);
 	wake |= ach_rcons_release(&rx->lane[ACH_NORMAL]);
-	if (wake) {
+	if (wake)
 		ach_add(&rx->st.notify_sent, 1);
-		ach_signal_user(ch, false);
-	}
 	ach_need_raise(&rx->lane[ACH_EXPRESS].need_wakeup);
-	ach_need_raise(&rx->lane[ACH_NORMAL].need_wakeup);
+	if (!timed)
+		ach_need_raise(&rx->lane[ACH_NORMAL].need_wakeup);
 	/* (F), matches (E): our flags are visible before we re-read. */
 	smp_mb();
 	ready = ach_rcons_has_data(&rx->lane[ACH_EXPRESS]);
@@ -555,18 +773,28 @@ long ach_recv_wait(struct ach_channel *ch, long timeout, bool interruptible)
 	if (ready < 0 || more < 0)
 		ach_channel_fail(ch, &rx->st);
 	else if (!ready && !more)
-		ach_add(&rx->st.waits, 1);
+		ach_add(timed ? &rx->st.timed_waits : &rx->st.waits, 1);
 	ready = ready || more;
 	spin_unlock_irqrestore(&rx->lock, flags);
+	if (wake)
+		ach_signal_user(ch, false);
 
 	if (!ready && !ach_state_error(ch) &&
-	    !(interruptible && signal_pending(current)))
-		timeout = schedule_timeout(timeout);
+	    !(interruptible && signal_pending(current))) {
+		if (timed) {
+			until = ns_to_ktime(until_ns);
+			schedule_hrtimeout_range(&until, slack_ns,
+						 HRTIMER_MODE_ABS);
+		} else {
+			timeout = schedule_timeout(timeout);
+		}
+	}
 	finish_wait(&ch->data_wq, &wait);
 
 	spin_lock_irqsave(&rx->lock, flags);
 	ach_need_lower(&rx->lane[ACH_EXPRESS].need_wakeup);
-	ach_need_lower(&rx->lane[ACH_NORMAL].need_wakeup);
+	if (!timed)
+		ach_need_lower(&rx->lane[ACH_NORMAL].need_wakeup);
 	spin_unlock_irqrestore(&rx->lock, flags);
 
 	if (ach_state_error(ch))
@@ -576,14 +804,64 @@ long ach_recv_wait(struct ach_channel *ch, long timeout, bool interruptible)
 	return timeout;
 }
 
-/* ach_recv(), waiting up to @timeout jiffies; -ETIMEDOUT when it runs out. */
+/* A blocking sleep on both to_kernel lanes (see ach_recv_sleep()). */
+long ach_recv_wait(struct ach_channel *ch, long timeout, bool interruptible)
+{
+	return ach_recv_sleep(ch, timeout, 0, 0, interruptible);
+}
+
+/*
+ * The ring ran empty at @now: updates the recent gap between messages
+ * (time since the last empty ring that followed messages, divided by the
+ * messages received since, smoothed by half) and returns it, 0 when
+ * unknown. Reading the clock only at an empty ring keeps it off the
+ * per-message path.
+ */
+static u64 ach_rx_note_empty(struct ach_channel *ch, u64 now)
+{
+	struct ach_rx *rx = &ch->rx;
+	struct ach_rx_phase *ph = &rx->phase;
+	unsigned long flags;
+	u64 n, sample, gap;
+
+	spin_lock_irqsave(&rx->lock, flags);
+	n = rx->st.messages_received - ph->received_at;
+	if (n) {
+		if (ph->empty_at) {
+			sample = div64_u64(now - ph->empty_at, n);
+			ph->gap_ns = ph->gap_ns ? (ph->gap_ns + sample) / 2 :
+				     sample;
+		}
+		ph->empty_at = now;
+		ph->received_at = rx->st.messages_received;
+	}
+	gap = ph->gap_ns;
+	spin_unlock_irqrestore(&rx->lock, flags);
+	return gap;
+}
+
+/*
+ * ach_recv(), waiting up to @timeout jiffies; -ETIMEDOUT when it runs out.
+ * The wait follows the channel's wait policy (docs/efficiency.md "The
+ * consumer"). Without ARCHANGEL_WAIT_ADAPTIVE: poll spin_ns, then block.
+ * Adaptive: spin only when the recent gap is shorter than spin_ns; block
+ * with both words armed; after a wake-up, when the recent gap is at most
+ * half the window, poll once per window instead (express word armed only,
+ * so the user's non-urgent sends make no system call), back to blocking at
+ * the first poll that finds nothing.
+ */
 int ach_recv_timeout(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 		     u32 max_size, long timeout, bool interruptible)
 {
-	bool expired = false;
+	struct ach_rx_phase *ph = &ch->rx.phase;
+	bool adaptive, polled = false, expired = false, noted = false;
+	u64 spin = 0, gap = 0, end = 0, w, spin_ns, now, until;
 	long left = timeout;
-	u64 spin = 0;
 	int ret;
+
+	/* Timed polls sleep by the clock: the caller's deadline, 0: none. */
+	if (timeout && timeout != MAX_SCHEDULE_TIMEOUT)
+		end = ktime_get_ns() + jiffies_to_nsecs(timeout);
 
 	for (;;) {
 		ret = ach_recv(ch, msg, buf, max_size);
@@ -593,12 +871,53 @@ int ach_recv_timeout(struct ach_channel *ch, struct ach_msg *msg, void *buf,
 			return -EAGAIN;
 		if (expired)
 			return -ETIMEDOUT;
-		if (ach_may_spin(&spin))
+		adaptive = READ_ONCE(ch->wait.flags) & ARCHANGEL_WAIT_ADAPTIVE;
+		w = READ_ONCE(ch->wait.max_delay_ns);
+		spin_ns = READ_ONCE(ch->wait.spin_ns);
+		if (!adaptive) {
+			if (ach_may_spin(&spin, spin_ns))
+				continue;
+			left = ach_recv_wait(ch, left, interruptible);
+			if (left < 0)
+				return left;
+			expired = left == 0;
 			continue;
+		}
+		if (!noted) {
+			gap = ach_rx_note_empty(ch, ktime_get_ns());
+			noted = true;
+		}
+		if (gap && gap < spin_ns && ach_may_spin(&spin, spin_ns))
+			continue;
+		/* The first poll that found nothing ends timed polling. */
+		if (polled)
+			WRITE_ONCE(ph->polling, false);
+		if (READ_ONCE(ph->polling)) {
+			now = ktime_get_ns();
+			/* Sleep at most the window, slack included. */
+			until = now + w - w / 10;
+			if (end && until > end)
+				until = end;
+			left = ach_recv_sleep(ch, left, until, w / 10,
+					      interruptible);
+			if (left < 0)
+				return left;
+			polled = true;
+			if (end) {
+				now = ktime_get_ns();
+				expired = now >= end;
+				left = expired ? 0 :
+				       max_t(long, 1, nsecs_to_jiffies(end - now));
+			}
+			continue;
+		}
 		left = ach_recv_wait(ch, left, interruptible);
 		if (left < 0)
 			return left;
 		expired = left == 0;
+		/* Woken: poll from now on if messages come fast enough. */
+		WRITE_ONCE(ph->polling, gap && gap <= w / 2);
+		polled = false;
 	}
 }
 

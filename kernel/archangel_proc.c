@@ -14,9 +14,9 @@
  *
  * The module is one side of every channel, so it can only show that side's
  * counters: for to_user the sender's (messages_sent, rejected, queue_full,
- * pool_transfers, copy_fallbacks, notify_*, waits), for to_kernel the
- * receiver's (messages_received, bytes_received, ring_hwm, pool_transfers,
- * notify_sent for space signals, waits). Counters only the user side keeps
+ * pool_transfers, copy_fallbacks, notify_*, waits, notify_coalesced), for
+ * to_kernel the receiver's (messages_received, bytes_received, ring_hwm,
+ * pool_transfers, notify_sent for space signals, waits, timed_waits). Counters only the user side keeps
  * print as 0. ring_used, ring_size, pool_in_use and pool_size are computed
  * from the shared indices as in Swift.
  *
@@ -70,10 +70,13 @@ static void ach_show_dir(struct seq_file *m, const char *name,
 		   ach_racy(st->queue_full),
 		   ach_ring_used(f->lane[0]) + ach_ring_used(f->lane[1]),
 		   f->lane[0]->size + f->lane[1]->size, f->ring_hwm);
-	seq_printf(m, " pool_transfers=%llu copy_fallbacks=%llu pool_in_use=%llu pool_size=%llu notify_sent=%llu notify_suppressed=%llu waits=%llu\n",
+	seq_printf(m, " pool_transfers=%llu copy_fallbacks=%llu pool_in_use=%llu pool_size=%llu notify_sent=%llu notify_suppressed=%llu waits=%llu",
 		   ach_racy(st->pool_transfers), ach_racy(st->copy_fallbacks),
 		   f->pool_in_use, f->pool_size, ach_racy(st->notify_sent),
 		   ach_racy(st->notify_suppressed), ach_racy(st->waits));
+	seq_printf(m, " notify_coalesced=%llu timed_waits=%llu\n",
+		   f->sender ? ach_racy(st->notify_coalesced) : 0,
+		   f->sender ? 0 : ach_racy(st->timed_waits));
 }
 
 static void ach_show_channel(struct seq_file *m, struct ach_channel *ch)

@@ -47,7 +47,7 @@ void ach_need_lower(struct ach_need *n)
 /* Whether @word (read once by the caller) asks for a signal not yet sent. */
 bool ach_need_should_signal(u32 word, u32 *last)
 {
-	if (!(word & ARCHANGEL_RING_NEED_WAKEUP) || word == *last)
+	if (!ach_need_is_new(word, *last))
 		return false;
 	*last = word;
 	return true;
@@ -121,9 +121,10 @@ void ach_rprod_commit(struct ach_rprod *p, u32 len)
 
 /*
  * Stores @producer for the consumer of the ring at @w, then reports whether
- * its need_wakeup word asks for a signal we have not sent for this sleep.
- * Both kinds of ring publish through here (the Swift twin is
- * RingWords.publishProducer).
+ * its need_wakeup word asks for a signal we have not sent for this sleep
+ * (the Swift twin is RingWords.publishProducer). Return rings publish
+ * through here; record rings store with ach_rprod_publish_index() and the
+ * sender applies the wake-up rules of docs/efficiency.md after one (E).
  */
 static bool ach_words_publish(struct ach_ring_words *w, u64 producer,
 			      u32 *last_woken)
@@ -139,15 +140,19 @@ static bool ach_words_publish(struct ach_ring_words *w, u64 producer,
 }
 
 /*
- * Publishes every committed record. Returns true when the user's
- * need_wakeup word asks for a signal we have not sent for this sleep.
+ * Stores the committed producer index, (A) only: returns whether there was
+ * anything new. The caller publishes both lanes, then issues (E) once and
+ * reads the need words itself (ach_need_is_new()), since which words count
+ * depends on the whole batch (docs/efficiency.md, "The producer").
  */
-bool ach_rprod_publish(struct ach_rprod *p)
+bool ach_rprod_publish_index(struct ach_rprod *p)
 {
 	if (p->producer == p->published)
 		return false;
 	p->published = p->producer;
-	return ach_words_publish(&p->w, p->producer, &p->last_woken);
+	/* (A), matches (B): the records are visible before the index. */
+	smp_store_release(p->w.kproducer, p->producer);
+	return true;
 }
 
 /*
@@ -185,6 +190,21 @@ int ach_rprod_refresh(struct ach_rprod *p)
 		return -EPROTO;
 	p->cached_consumer = consumer;
 	return 0;
+}
+
+/*
+ * Whether the lane holds more than @limit published, unread bytes. The
+ * cached consumer index only overestimates the fill, so the user's line is
+ * read (and checked) only when the lane may really be that full. 1, 0, or
+ * -EPROTO on a bad consumer index.
+ */
+int ach_rprod_unread_exceeds(struct ach_rprod *p, u64 limit)
+{
+	if (p->published - p->cached_consumer <= limit)
+		return 0;
+	if (ach_rprod_refresh(p))
+		return -EPROTO;
+	return p->published - p->cached_consumer > limit;
 }
 
 /*

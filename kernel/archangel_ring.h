@@ -124,10 +124,11 @@ void ach_rprod_init(struct ach_rprod *p, void *base,
 		    const struct archangel_ring_offsets *o);
 int ach_rprod_reserve(struct ach_rprod *p, u32 len, void **rec);
 void ach_rprod_commit(struct ach_rprod *p, u32 len);
-bool ach_rprod_publish(struct ach_rprod *p);
+bool ach_rprod_publish_index(struct ach_rprod *p);
 int ach_rprod_room(struct ach_rprod *p, u32 len);
 int ach_rprod_refresh(struct ach_rprod *p);
 u64 ach_rprod_unread(struct ach_rprod *p);
+int ach_rprod_unread_exceeds(struct ach_rprod *p, u64 limit);
 
 void ach_rcons_init(struct ach_rcons *c, void *base,
 		    const struct archangel_ring_offsets *o, bool express);
@@ -146,6 +147,12 @@ void ach_icons_init(struct ach_icons *c, void *base,
 int ach_icons_drain(struct ach_icons *c,
 		    int (*fn)(void *arg, u32 value), void *arg);
 int ach_icons_pending(struct ach_icons *c);
+
+/* Whether need word @word is armed for a sleep not yet signalled. */
+static inline bool ach_need_is_new(u32 word, u32 last)
+{
+	return (word & ARCHANGEL_RING_NEED_WAKEUP) && word != last;
+}
 
 /* Record stride: size rounded up to ARCHANGEL_RECORD_ALIGN. */
 static inline u64 ach_stride(u64 len)

@@ -21,7 +21,10 @@
  *   -EINTR      a signal interrupted a wait; -ETIMEDOUT a wait ran out
  *
  * Senders may run in any context, on many CPUs at once (they are
- * serialized by a spinlock, irqsave); so may non-blocking receivers. The
+ * serialized by a spinlock, irqsave), tracepoint probes and softirq
+ * included: a sender that is not preemptible has its wake-up of userspace
+ * deferred to an irq_work (docs/kernel.md, "Wake-ups"). So may non-blocking
+ * receivers. The
  * _timeout variants, channel create/destroy and the shared-memory calls
  * sleep: process context only.
  */
@@ -63,6 +66,28 @@ struct archangel_comm_channel *archangel_comm_channel_get(u32 channel_id);
 int archangel_comm_send_message(u32 channel_id, enum archangel_msg_type type,
 				enum archangel_msg_priority priority,
 				const void *data, u32 size);
+
+/*
+ * archangel_comm_send_message() with per-send wake-up requests
+ * (docs/efficiency.md, "The producer"): ARCHANGEL_SEND_URGENT wakes the
+ * user's receiver now, whatever the coalescing, also one that polls by
+ * itself (priority CRITICAL implies it); ARCHANGEL_SEND_NO_WAKEUP says more
+ * follows: no leading-edge wake-up, only the trailing edge, so the delay
+ * bound holds if nothing follows. Any context, never sleeps. Returns 0,
+ * -EAGAIN, -EMSGSIZE, -EINVAL (also an unknown flag), -ENOENT, -EIO, -EPIPE.
+ */
+int archangel_comm_send_message_flags(u32 channel_id, u8 type, u8 priority,
+				      const void *data, u32 size, u32 flags);
+
+/*
+ * Sets how the kernel's side of the channel waits and wakes, as
+ * ARCHANGEL_IOC_SET_WAIT does (struct archangel_wait_config in
+ * archangel_uapi.h; a new channel has the balanced preset). Any context.
+ * Returns 0, -EINVAL (a NULL @cfg, an unknown flag, a non-zero reserved
+ * field, a value out of range) or -ENOENT.
+ */
+int archangel_comm_set_wait(u32 channel_id,
+			    const struct archangel_wait_config *cfg);
 
 /* Like archangel_comm_send_message, waiting up to @timeout_jiffies for room. */
 int archangel_comm_send_message_timeout(u32 channel_id,

@@ -112,6 +112,11 @@ int au_create(int fd, struct archangel_create_req *req) { return xioctl(fd, ARCH
 int au_destroy(int fd, __u32 id) { return xioctl(fd, ARCHANGEL_IOC_DESTROY, &id); }
 int au_notify(int fd, __u32 mask) { return xioctl(fd, ARCHANGEL_IOC_NOTIFY, &mask); }
 int au_loadgen(int fd, struct archangel_loadgen_req *req) { return xioctl(fd, ARCHANGEL_IOC_LOADGEN, req); }
+int au_set_wait(int fd, const struct archangel_wait_config *cfg)
+{
+	return xioctl(fd, ARCHANGEL_IOC_SET_WAIT, (void *)cfg);
+}
+int au_get_wait(int fd, struct archangel_wait_config *cfg) { return xioctl(fd, ARCHANGEL_IOC_GET_WAIT, cfg); }
 
 int au_set_eventfds(int fd, int data_fd, int space_fd)
 {
@@ -538,26 +543,43 @@ static unsigned char *prod_reserve(struct au_channel *ch, struct au_prod *p, __u
 	return p->r.data + (p->producer & p->r.mask);
 }
 
-static int prod_publish(struct au_prod *p)
+/* Stores the committed producer index; 1 when there was anything new. */
+static int prod_publish_index(struct au_prod *p)
 {
 	if (p->producer == p->published)
 		return 0;
 	p->published = p->producer;
 	/* (A) pairs with (B): the records are visible before the index. */
 	store_release(p->r.kproducer, p->producer);
-	/* (E) pairs with (F): the index store is ordered before the flag load. */
-	full_fence();
-	return need_should_signal(load_relaxed(p->r.kneed_wakeup), &p->last_woken);
+	return 1;
 }
 
+/*
+ * The wake-up rule of docs/efficiency.md "The producer", without
+ * coalescing: an urgent batch (a CRITICAL message committed) wakes a new
+ * sleep on either lane's word; otherwise only the normal lane's word counts,
+ * since a kernel receiver in timed polling arms the express word only.
+ */
 void au_publish(struct au_channel *ch)
 {
-	int wake_express = prod_publish(&ch->tx.express);	/* express first */
-	int wake_normal = prod_publish(&ch->tx.normal);
+	int any = prod_publish_index(&ch->tx.express);	/* express first */
+	int urgent = ch->tx.pending_urgent;
+	int wake;
 
+	any |= prod_publish_index(&ch->tx.normal);
 	/* The next message committed opens a new batch: it reads the clock. */
 	ch->tx.batch_ts = 0;
-	if (wake_express || wake_normal) {
+	ch->tx.pending_urgent = 0;
+	if (!any)
+		return;
+	/* (E) pairs with (F): the index stores are ordered before the flag loads. */
+	full_fence();
+	wake = need_should_signal(load_relaxed(ch->tx.normal.r.kneed_wakeup),
+				  &ch->tx.normal.last_woken);
+	if (urgent)
+		wake |= need_should_signal(load_relaxed(ch->tx.express.r.kneed_wakeup),
+					   &ch->tx.express.last_woken);
+	if (wake) {
 		ch->st.notify_data++;
 		au_notify(ch->fd, ARCHANGEL_NOTIFY_DATA);
 	}
@@ -669,6 +691,8 @@ int au_send(struct au_channel *ch, __u8 type, __u8 priority, const void *payload
 	memcpy(rec, &h, sizeof(h));
 	p->producer += stride_of(length);
 	ch->st.sent++;
+	if (priority == ARCHANGEL_PRIORITY_CRITICAL)
+		tx->pending_urgent = 1;
 	if (publish)
 		au_publish(ch);
 	return 0;
@@ -1038,6 +1062,11 @@ int au_recv_many(struct au_channel *ch, au_recv_fn fn, void *arg, unsigned int m
 
 int au_wait_data(struct au_channel *ch, int timeout_ms)
 {
+	return au_wait_data_lanes(ch, timeout_ms, AU_ARM_NORMAL | AU_ARM_EXPRESS);
+}
+
+int au_wait_data_lanes(struct au_channel *ch, int timeout_ms, int lanes)
+{
 	struct au_receiver *rx = &ch->rx;
 	unsigned int polls = 0;
 	__u64 deadline = 0;
@@ -1054,8 +1083,10 @@ int au_wait_data(struct au_channel *ch, int timeout_ms)
 		if (has != 0)
 			return has;
 	} while (may_spin(ch, &deadline, &polls));
-	store_relaxed(rx->express.r.kneed_wakeup, need_raise(&rx->express.wake_episode));
-	store_relaxed(rx->normal.r.kneed_wakeup, need_raise(&rx->normal.wake_episode));
+	if (lanes & AU_ARM_EXPRESS)
+		store_relaxed(rx->express.r.kneed_wakeup, need_raise(&rx->express.wake_episode));
+	if (lanes & AU_ARM_NORMAL)
+		store_relaxed(rx->normal.r.kneed_wakeup, need_raise(&rx->normal.wake_episode));
 	/* (F) pairs with (E): our flags are visible before we re-read the producer indices. */
 	full_fence();
 	has = cons_has_data(ch, &rx->express);
@@ -1068,8 +1099,10 @@ int au_wait_data(struct au_channel *ch, int timeout_ms)
 		r = wait_fd(ch->data_efd >= 0 ? ch->data_efd : ch->fd, timeout_ms, &ch->st.wakeups,
 			      &ch->st.data_signals);
 	}
-	store_relaxed(rx->express.r.kneed_wakeup, need_lower(rx->express.wake_episode));
-	store_relaxed(rx->normal.r.kneed_wakeup, need_lower(rx->normal.wake_episode));
+	if (lanes & AU_ARM_EXPRESS)
+		store_relaxed(rx->express.r.kneed_wakeup, need_lower(rx->express.wake_episode));
+	if (lanes & AU_ARM_NORMAL)
+		store_relaxed(rx->normal.r.kneed_wakeup, need_lower(rx->normal.wake_episode));
 	return r;
 }
 

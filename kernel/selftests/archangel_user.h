@@ -101,6 +101,8 @@ struct au_sender {		/* to_kernel */
 	__u32 blocked_length;		/* record bytes (ring) or buffers (pool) */
 	/* The batch's timestamp: read once per publication (0: not yet). */
 	__u64 batch_ts;
+	/* A committed, unpublished CRITICAL message: the batch is urgent. */
+	int pending_urgent;
 };
 
 struct au_receiver {		/* to_user */
@@ -172,6 +174,9 @@ int au_attach_req(int fd, __u32 id, struct archangel_attach_req *req);	/* ATTACH
 int au_notify(int fd, __u32 mask);
 int au_set_eventfds(int fd, int data_fd, int space_fd);
 int au_loadgen(int fd, struct archangel_loadgen_req *req);
+/* ARCHANGEL_IOC_SET_WAIT / GET_WAIT on a bound file. */
+int au_set_wait(int fd, const struct archangel_wait_config *cfg);
+int au_get_wait(int fd, struct archangel_wait_config *cfg);
 
 /*
  * Binds fd (already bound by CREATE with ARCHANGEL_CREATE_ATTACH, or not yet:
@@ -240,6 +245,14 @@ int au_recv_many(struct au_channel *ch, au_recv_fn fn, void *arg, unsigned int m
  * polling for the wait policy's spin_us first.
  */
 int au_wait_data(struct au_channel *ch, int timeout_ms);
+/*
+ * au_wait_data arming only the lanes named (AU_ARM_*): both is the blocking
+ * phase; AU_ARM_EXPRESS alone is a timed poll, which the kernel wakes only
+ * for an urgent message (docs/efficiency.md).
+ */
+#define AU_ARM_NORMAL	1
+#define AU_ARM_EXPRESS	2
+int au_wait_data_lanes(struct au_channel *ch, int timeout_ms, int lanes);
 /* Copies a message's payload out (at most max bytes); returns bytes copied. */
 __u32 au_msg_copy(const struct au_msg *m, void *dst, __u32 max);
 

@@ -128,6 +128,7 @@ static const char *const t_proc_keys[] = {
 	"messages_sent", "bytes_sent", "messages_received", "bytes_received", "rejected", "errors",
 	"queue_full", "ring_used", "ring_size", "ring_hwm", "pool_transfers", "copy_fallbacks",
 	"pool_in_use", "pool_size", "notify_sent", "notify_suppressed", "waits",
+	"notify_coalesced", "timed_waits",
 };
 
 /* One "  <direction> k=v ..." line: the keys in order, unsigned decimal values. */

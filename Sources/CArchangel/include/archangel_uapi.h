@@ -409,7 +409,11 @@ struct archangel_eventfds {
 /* archangel_loadgen_req.flags */
 #define ARCHANGEL_LOADGEN_BLOCK		(1U << 0) /* wait for room / messages */
 #define ARCHANGEL_LOADGEN_BATCH		(1U << 1) /* PRODUCE: publish every 64 messages, not each */
-#define ARCHANGEL_LOADGEN_FLAGS_ALL	(ARCHANGEL_LOADGEN_BLOCK | ARCHANGEL_LOADGEN_BATCH)
+#define ARCHANGEL_LOADGEN_PACED		(1U << 2) /* PRODUCE: one message per interval_ns */
+#define ARCHANGEL_LOADGEN_FLAGS_ALL \
+	(ARCHANGEL_LOADGEN_BLOCK | ARCHANGEL_LOADGEN_BATCH | ARCHANGEL_LOADGEN_PACED)
+/* Bounds of archangel_loadgen_req.interval_ns with ARCHANGEL_LOADGEN_PACED. */
+#define ARCHANGEL_LOADGEN_INTERVAL_MAX_NS	1000000000ULL	/* 1 s */
 
 /*
  * ARCHANGEL_IOC_LOADGEN: the in-kernel load generator, run in the calling
@@ -424,6 +428,14 @@ struct archangel_eventfds {
  * (interruptible: -EINTR). `done` and `elapsed_ns` are filled in on every
  * return, errors included. On /dev/archangel_rw channel_id is ignored and the
  * same modes run against that file's FIFOs.
+ *
+ * ARCHANGEL_LOADGEN_PACED (PRODUCE on /dev/archangel only, else -EINVAL):
+ * message i is due at start + i * interval_ns (absolute deadlines, so a late
+ * message is followed by a catch-up burst, not a shifted schedule); the
+ * thread sleeps on an hrtimer until each is due, and every message has
+ * priority NORMAL, so that the wake-up coalescing (not CRITICAL's urgency)
+ * decides the user receiver's wake-ups (docs/efficiency.md). interval_ns
+ * must be 1 .. ARCHANGEL_LOADGEN_INTERVAL_MAX_NS with PACED and 0 without.
  */
 struct archangel_loadgen_req {
 	__u32 channel_id;	/* in: channel (on /dev/archangel) */
@@ -433,7 +445,8 @@ struct archangel_loadgen_req {
 	__u64 count;		/* in: messages to send or receive */
 	__u64 elapsed_ns;	/* out: ktime from first to last message */
 	__u64 done;		/* out: messages sent or received */
-	__u64 reserved[4];	/* must be zero */
+	__u64 interval_ns;	/* in: ARCHANGEL_LOADGEN_PACED: ns between messages; else 0 */
+	__u64 reserved[3];	/* must be zero */
 };
 
 /*
@@ -544,7 +557,8 @@ _Static_assert(__builtin_offsetof(struct archangel_loadgen_req, flags) == 12, "a
 _Static_assert(__builtin_offsetof(struct archangel_loadgen_req, count) == 16, "archangel_loadgen_req.count");
 _Static_assert(__builtin_offsetof(struct archangel_loadgen_req, elapsed_ns) == 24, "archangel_loadgen_req.elapsed_ns");
 _Static_assert(__builtin_offsetof(struct archangel_loadgen_req, done) == 32, "archangel_loadgen_req.done");
-_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, reserved) == 40, "archangel_loadgen_req.reserved");
+_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, interval_ns) == 40, "archangel_loadgen_req.interval_ns");
+_Static_assert(__builtin_offsetof(struct archangel_loadgen_req, reserved) == 48, "archangel_loadgen_req.reserved");
 
 
 /* ---------------------------------------------------------------------------
