@@ -230,6 +230,14 @@ struct ach_channel {
 	wait_queue_head_t data_wq;	/* in-kernel receivers */
 	wait_queue_head_t space_wq;	/* in-kernel senders */
 	wait_queue_head_t poll_wq;	/* the user file's poll() */
+	/*
+	 * A poll() asked for EPOLLIN / EPOLLOUT since the last such wake-up
+	 * (set in ach_poll(), cleared by the wake-up): publications and
+	 * releases wake poll_wq only then, so a poller that asks for neither
+	 * (Swift's watcher of EPOLLHUP) costs senders nothing.
+	 */
+	bool poll_in;
+	bool poll_out;
 	struct work_struct free_work;
 
 	/* The kernel side's wait policy: written under tx.lock, read once. */

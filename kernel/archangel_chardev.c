@@ -433,11 +433,21 @@ out:
 static __poll_t ach_poll(struct file *file, poll_table *wait)
 {
 	struct ach_channel *ch = ach_file_channel(file);
+	__poll_t events;
 
 	if (!ch)
 		return EPOLLERR;
 	poll_wait(file, &ch->poll_wq, wait);
-	/* Pairs with the full fence before the waker's waitqueue check. */
+	events = poll_requested_events(wait);
+	if (events & (EPOLLIN | EPOLLRDNORM))
+		WRITE_ONCE(ch->poll_in, true);
+	if (events & (EPOLLOUT | EPOLLWRNORM))
+		WRITE_ONCE(ch->poll_out, true);
+	/*
+	 * Pairs with the full fence before the waker's poll_in / poll_out
+	 * and waitqueue checks ((E) in ach_publish_locked(), (G) in
+	 * ach_recv()): we see the data or room, or the waker sees us.
+	 */
 	smp_mb();
 	return ach_poll_mask(ch);
 }

@@ -9,6 +9,7 @@
  * on every return.
  */
 #include <linux/fs.h>
+#include <linux/bottom_half.h>
 #include <linux/hrtimer.h>
 #include <linux/list.h>
 #include <linux/miscdevice.h>
@@ -66,6 +67,9 @@ static int ach_loadgen_check(const struct archangel_loadgen_req *req,
 		return -EINVAL;
 	if (!paced && req->interval_ns)
 		return -EINVAL;
+	if ((req->flags & ARCHANGEL_LOADGEN_ATOMIC) &&
+	    (!may_pace || req->mode != ARCHANGEL_LOADGEN_PRODUCE))
+		return -EINVAL;
 	return 0;
 }
 
@@ -104,6 +108,9 @@ long ach_loadgen_channel(struct ach_channel *ch,
 	bool block = req->flags & ARCHANGEL_LOADGEN_BLOCK;
 	bool batch = req->flags & ARCHANGEL_LOADGEN_BATCH;
 	bool paced = req->flags & ARCHANGEL_LOADGEN_PACED;
+	bool atomic = req->flags & ARCHANGEL_LOADGEN_ATOMIC;
+	bool publish;
+	u8 prio;
 	long timeout = block ? MAX_SCHEDULE_TIMEOUT : 0;
 	struct ach_msg msg;
 	u8 saved[8];
@@ -150,12 +157,23 @@ long ach_loadgen_channel(struct ach_channel *ch,
 				memcpy(saved, p, 8);
 				put_unaligned_le64(i, p);
 			}
-			err = ach_send_timeout(ch, ARCHANGEL_MSG_TYPE_MIN + i % 7,
-					       paced ? ARCHANGEL_PRIORITY_NORMAL :
-					       i % 4, p, req->size, NULL, 0,
-					       !batch || i % ACH_LOADGEN_BATCH ==
-					       ACH_LOADGEN_BATCH - 1,
-					       timeout, true);
+			prio = paced ? ARCHANGEL_PRIORITY_NORMAL : i % 4;
+			publish = !batch ||
+				  i % ACH_LOADGEN_BATCH == ACH_LOADGEN_BATCH - 1;
+			err = -EAGAIN;
+			/* As a netfilter hook would: not preemptible. */
+			if (atomic) {
+				local_bh_disable();
+				err = ach_send_timeout(ch, ARCHANGEL_MSG_TYPE_MIN +
+						       i % 7, prio, p, req->size,
+						       NULL, 0, publish, 0, true);
+				local_bh_enable();
+			}
+			if (err == -EAGAIN && (!atomic || timeout))
+				err = ach_send_timeout(ch, ARCHANGEL_MSG_TYPE_MIN +
+						       i % 7, prio, p, req->size,
+						       NULL, 0, publish, timeout,
+						       true);
 			if (req->size >= 8)
 				memcpy(p, saved, 8);
 			break;

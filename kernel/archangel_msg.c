@@ -52,10 +52,18 @@ static void ach_kick_now(struct ach_channel *ch, unsigned long bits)
 		ach_eventfd_signal(ch, true);
 	if (bits & ACH_KICK_SPACE)
 		ach_eventfd_signal(ch, false);
-	if (bits & ACH_KICK_POLLIN)
+	/*
+	 * Cleared before the wake-up: a poller that arms after the clear
+	 * queued itself before arming, so this wake-up or the next finds it.
+	 */
+	if (bits & ACH_KICK_POLLIN) {
+		WRITE_ONCE(ch->poll_in, false);
 		wake_up_interruptible_poll(&ch->poll_wq, EPOLLIN | EPOLLRDNORM);
-	if (bits & ACH_KICK_POLLOUT)
+	}
+	if (bits & ACH_KICK_POLLOUT) {
+		WRITE_ONCE(ch->poll_out, false);
 		wake_up_interruptible_poll(&ch->poll_wq, EPOLLOUT | EPOLLWRNORM);
+	}
 }
 
 /* ch->kick: the deferred half of ach_kick(), in hardirq context. */
@@ -247,8 +255,9 @@ static unsigned long ach_publish_locked(struct ach_channel *ch, u32 sflags)
 	 * a consumer going to sleep either sees our indices or we see its flag.
 	 */
 	smp_mb();
-	/* The (E) fence above orders waitqueue_active() too. */
-	if (waitqueue_active(&ch->poll_wq))
+	if (READ_ONCE(ch->poll_in) &&
+	    /* The (E) fence above orders this too; see ach_poll(). */
+	    waitqueue_active(&ch->poll_wq))
 		bits |= ACH_KICK_POLLIN;
 	adaptive = READ_ONCE(ch->wait.flags) & ARCHANGEL_WAIT_ADAPTIVE;
 	w = READ_ONCE(ch->wait.max_delay_ns);
@@ -281,15 +290,20 @@ static unsigned long ach_publish_locked(struct ach_channel *ch, u32 sflags)
 	if (!at)
 		goto signal;
 	ach_add(&tx->st.notify_coalesced, 1);
+	if (at == 1)
+		return bits;
 	/*
-	 * A timer still queued past its time is overdue (it fires within
-	 * microseconds) and covers this sleep too: re-arming it would push an
-	 * earlier sleep's signal later.
+	 * A timer still queued here is past its time (pending_until expired):
+	 * it fires within microseconds and covers this sleep too, while
+	 * re-arming it would push an earlier sleep's signal later. No
+	 * deferral is pending after it, so later sleeps are not merged.
 	 */
-	if (at != 1 && !hrtimer_is_queued(&tx->timer)) {
-		ach_add(&tx->st.notify_sent, 1);
-		hrtimer_start(&tx->timer, ns_to_ktime(at), HRTIMER_MODE_ABS);
+	if (hrtimer_is_queued(&tx->timer)) {
+		tx->co.pending_until = 0;
+		return bits;
 	}
+	ach_add(&tx->st.notify_sent, 1);
+	hrtimer_start(&tx->timer, ns_to_ktime(at), HRTIMER_MODE_ABS);
 	return bits;
 
 signal:
@@ -718,8 +732,9 @@ out_wake:
 	/* Room for poll() appears at a release, after its (G) fence. */
 	released -= rx->lane[ACH_NORMAL].released +
 		    rx->lane[ACH_EXPRESS].released;
-	/* (G) orders waitqueue_active(); matches smp_mb() in ach_poll(). */
-	if (released && waitqueue_active(&ch->poll_wq))
+	if (released && READ_ONCE(ch->poll_out) &&
+	    /* (G) orders waitqueue_active(); matches smp_mb() in ach_poll(). */
+	    waitqueue_active(&ch->poll_wq))
 		bits |= ACH_KICK_POLLOUT;
 	goto out_unlock;
 

@@ -279,6 +279,14 @@ int main(int argc, char **argv)
 	CHECK(!err, "channel: %s", strerror(-err));
 	if (argc > 3)
 		au_set_spin(&ch, (__u32)atoi(argv[3]));
+	/*
+	 * The kernel side as the wave-1 figures measured it: lowLatency (spin,
+	 * then sleep; no timed polling, no coalescing). The efficiency suite
+	 * measures the adaptive presets.
+	 */
+	err = au_set_wait(ch.fd, &(struct archangel_wait_config){
+		.spin_ns = ARCHANGEL_WAIT_LOW_LATENCY_SPIN_NS });
+	CHECK(!err, "set wait: %s", strerror(-err));
 	rw = open(AU_RW_DEVICE, O_RDWR | O_CLOEXEC);
 	CHECK(rw >= 0, "open %s", AU_RW_DEVICE);
 	memset(buf, 0x5a, sizeof(buf));

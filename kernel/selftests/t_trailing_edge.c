@@ -8,7 +8,8 @@
  *     wake-up is deferred to a trailing edge (notify_coalesced + 1, one
  *     notify_sent for it) and the rest of the burst is suppressed. Nothing
  *     more is sent, yet every message is delivered: the trailing edge fired.
- *     So is one more message sent after the burst, within the next window.
+ *     So is one more message sent after the burst (by a sender with bottom
+ *     halves off), deferred to the next trailing edge.
  *  3. Without ARCHANGEL_WAIT_ADAPTIVE (lowLatency) a new sleep is signalled
  *     at once, with no coalescing.
  */
@@ -66,18 +67,21 @@ static void await_blocked(struct au_channel *ch, struct receiver *rv, __u64 n)
 		(unsigned long long)rv->got);
 }
 
-static void produce(struct au_channel *ch, __u64 count)
+static void produce_flags(struct au_channel *ch, __u64 count, __u32 flags)
 {
 	struct archangel_loadgen_req req = {
 		.channel_id = ch->id, .mode = ARCHANGEL_LOADGEN_PRODUCE, .size = 16, .count = count,
 		/* PACED: every message NORMAL (no CRITICAL urgency); 1 us apart. */
-		.flags = ARCHANGEL_LOADGEN_PACED | ARCHANGEL_LOADGEN_BLOCK, .interval_ns = 1000,
+		.flags = ARCHANGEL_LOADGEN_PACED | ARCHANGEL_LOADGEN_BLOCK | flags,
+		.interval_ns = 1000,
 	};
 
 	EXPECT_OK(au_loadgen(ch->fd, &req));
 	CHECK(req.done == count, "produced %llu of %llu", (unsigned long long)req.done,
 	      (unsigned long long)count);
 }
+
+static void produce(struct au_channel *ch, __u64 count) { produce_flags(ch, count, 0); }
 
 static void await_got(struct receiver *rv, __u64 n, const char *what)
 {
@@ -135,10 +139,17 @@ int main(void)
 	await_got(&rv, 9, "trailing edge after a burst");
 	T_LOG("burst of 8 delivered by the trailing edge; notify_coalesced %lld", coal0);
 
-	/* The trailing edge also covers one more message sent before it fires. */
+	/*
+	 * One more message after the burst, from a sender that is not
+	 * preemptible (bottom halves off, as a netfilter hook): deferred to
+	 * the next trailing edge, and delivered with no further send.
+	 */
 	await_blocked(&ch, &rv, 9);
-	produce(&ch, 1);
+	coal1 = t_proc(ch.id, "to_user", "notify_coalesced");
+	produce_flags(&ch, 1, ARCHANGEL_LOADGEN_ATOMIC);
 	await_got(&rv, 10, "one more message after the burst");
+	CHECK(t_proc(ch.id, "to_user", "notify_coalesced") == coal1 + 1,
+	      "one more message: not deferred");
 
 	/* 3: without ADAPTIVE each new sleep is signalled at once. */
 	await_blocked(&ch, &rv, 10);

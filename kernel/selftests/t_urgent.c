@@ -5,7 +5,9 @@
  * docs/efficiency.md). The kernel then does not wake it for LOW, NORMAL or
  * HIGH messages (counted as notify_suppressed), and does wake it for a
  * CRITICAL one (CRITICAL implies ARCHANGEL_SEND_URGENT). With both words
- * armed (blocking) a NORMAL message wakes it.
+ * armed (blocking) a NORMAL message wakes it. The same holds for a sender
+ * that is not preemptible (LOADGEN ATOMIC: its wake-ups are deferred to an
+ * irq_work).
  */
 #include "t_common.h"
 
@@ -43,14 +45,17 @@ static void start_waiter(struct au_channel *ch, struct waiter *w, pthread_t *t, 
 }
 
 /* LOADGEN PRODUCE of count: message i has priority i % 4. */
-static void produce(struct au_channel *ch, __u64 count)
+static void produce_flags(struct au_channel *ch, __u64 count, __u32 flags)
 {
 	struct archangel_loadgen_req req = {
 		.channel_id = ch->id, .mode = ARCHANGEL_LOADGEN_PRODUCE, .size = 16, .count = count,
+		.flags = flags,
 	};
 
 	EXPECT_OK(au_loadgen(ch->fd, &req));
 }
+
+static void produce(struct au_channel *ch, __u64 count) { produce_flags(ch, count, 0); }
 
 static void drain(struct au_channel *ch, int n)
 {
@@ -93,6 +98,20 @@ int main(void)
 	CHECK(w.r == 1, "CRITICAL did not wake the polling receiver (r %d: 0 is its timeout)", w.r);
 	CHECK(t_proc(ch.id, "to_user", "notify_sent") == sent0 + 1, "notify_sent +%lld, want 1",
 	      t_proc(ch.id, "to_user", "notify_sent") - sent0);
+	drain(&ch, 7);
+
+	/*
+	 * The same from a sender that is not preemptible (bottom halves off,
+	 * as a netfilter hook): the wake-up goes through the irq_work.
+	 */
+	start_waiter(&ch, &w, &t, AU_ARM_EXPRESS);
+	produce_flags(&ch, 3, ARCHANGEL_LOADGEN_ATOMIC);
+	usleep(300000);
+	CHECK(!__atomic_load_n(&w.done, __ATOMIC_SEQ_CST),
+	      "atomic sender: a polling receiver was woken by non-urgent messages (r %d)", w.r);
+	produce_flags(&ch, 4, ARCHANGEL_LOADGEN_ATOMIC);
+	pthread_join(t, NULL);
+	CHECK(w.r == 1, "atomic sender: CRITICAL did not wake the polling receiver (r %d)", w.r);
 	drain(&ch, 7);
 
 	/* Both words (blocking): a NORMAL message wakes it. */

@@ -119,6 +119,8 @@ int main(void)
 				 ARCHANGEL_LOADGEN_INTERVAL_MAX_NS + 1, 1, &req), -EINVAL);
 	EXPECT_ERR(loadgen_paced(ch.fd, ch.id, ARCHANGEL_LOADGEN_SINK, ARCHANGEL_LOADGEN_PACED, 1000, 1,
 				 &req), -EINVAL);
+	EXPECT_ERR(loadgen_paced(ch.fd, ch.id, ARCHANGEL_LOADGEN_SINK, ARCHANGEL_LOADGEN_ATOMIC, 0, 1,
+				 &req), -EINVAL);
 	fd = open(AU_RW_DEVICE, O_RDWR);
 	if (fd >= 0) {
 		EXPECT_ERR(loadgen_paced(fd, 0, ARCHANGEL_LOADGEN_PRODUCE, ARCHANGEL_LOADGEN_PACED, 1000,

@@ -410,8 +410,11 @@ struct archangel_eventfds {
 #define ARCHANGEL_LOADGEN_BLOCK		(1U << 0) /* wait for room / messages */
 #define ARCHANGEL_LOADGEN_BATCH		(1U << 1) /* PRODUCE: publish every 64 messages, not each */
 #define ARCHANGEL_LOADGEN_PACED		(1U << 2) /* PRODUCE: one message per interval_ns */
+#define ARCHANGEL_LOADGEN_ATOMIC	(1U << 3) /* PRODUCE: send with bottom halves off, as a
+						   * softirq sender (wake-ups deferred) */
 #define ARCHANGEL_LOADGEN_FLAGS_ALL \
-	(ARCHANGEL_LOADGEN_BLOCK | ARCHANGEL_LOADGEN_BATCH | ARCHANGEL_LOADGEN_PACED)
+	(ARCHANGEL_LOADGEN_BLOCK | ARCHANGEL_LOADGEN_BATCH | ARCHANGEL_LOADGEN_PACED | \
+	 ARCHANGEL_LOADGEN_ATOMIC)
 /* Bounds of archangel_loadgen_req.interval_ns with ARCHANGEL_LOADGEN_PACED. */
 #define ARCHANGEL_LOADGEN_INTERVAL_MAX_NS	1000000000ULL	/* 1 s */
 
@@ -436,6 +439,10 @@ struct archangel_eventfds {
  * priority NORMAL, so that the wake-up coalescing (not CRITICAL's urgency)
  * decides the user receiver's wake-ups (docs/efficiency.md). interval_ns
  * must be 1 .. ARCHANGEL_LOADGEN_INTERVAL_MAX_NS with PACED and 0 without.
+ * ARCHANGEL_LOADGEN_ATOMIC (PRODUCE on /dev/archangel only): each send is
+ * made with bottom halves disabled, as from a netfilter hook, so its
+ * wake-ups take the deferred (irq_work) path; a full ring is then waited
+ * for outside that section.
  */
 struct archangel_loadgen_req {
 	__u32 channel_id;	/* in: channel (on /dev/archangel) */
