@@ -268,8 +268,20 @@ static unsigned long ach_publish_locked(struct ach_channel *ch, u32 sflags)
 		goto suppressed;
 	eword = READ_ONCE(*el->w.kneed_wakeup);
 	polling = ach_need_is_new(eword, el->last_woken);
-	if (!blocking && !polling)
+	if (!blocking && !polling) {
+		/*
+		 * A sleep already covered by a pending trailing edge, and a
+		 * lane past the wake batch: bring the edge forward, so a burst
+		 * never fills the ring behind a sleeping receiver.
+		 */
+		if (full && hrtimer_try_to_cancel(&tx->timer) == 1) {
+			tx->co.pending_until = 0;
+			ach_co_signalled(&tx->co, w, ktime_get_ns());
+			/* Counted in notify_sent when it was scheduled. */
+			return bits | ACH_KICK_DATA;
+		}
 		goto suppressed;
+	}
 	/* Whatever happens next covers this sleep: a signal now or the timer. */
 	if (blocking)
 		nl->last_woken = nword;

@@ -12,6 +12,7 @@
  *     halves off), deferred to the next trailing edge.
  *  3. Without ARCHANGEL_WAIT_ADAPTIVE (lowLatency) a new sleep is signalled
  *     at once, with no coalescing.
+ *  4. A lane past the wake batch brings a pending trailing edge forward.
  */
 #include "t_common.h"
 
@@ -102,6 +103,7 @@ int main(void)
 	};
 	long long sent0, coal0, sent1, coal1, supp0, supp1;
 	struct receiver rv = { 0 };
+	__u64 t0;
 	struct au_channel ch;
 	pthread_t thread;
 	int err;
@@ -112,7 +114,7 @@ int main(void)
 	au_set_spin(&ch, 0);
 	EXPECT_OK(au_set_wait(ch.fd, &cfg));
 	rv.ch = &ch;
-	rv.want = 1 + 8 + 1 + 1;
+	rv.want = 1 + 8 + 1 + 1 + 1 + 20;
 	pthread_create(&thread, NULL, receiver_main, &rv);
 
 	/* 1: the leading edge. */
@@ -160,6 +162,29 @@ int main(void)
 	produce(&ch, 1);
 	await_got(&rv, 11, "lowLatency");
 	CHECK(t_proc(ch.id, "to_user", "notify_coalesced") == coal0, "lowLatency coalesced");
+
+	/*
+	 * 4: the wake batch. A 1 s window, a 256-byte batch: a burst of 20
+	 * records of 48 bytes, deferred at its first message, brings the
+	 * trailing edge forward once a lane holds more than 256 bytes. The
+	 * edge would be due 800 ms after the leading edge; everything arrives
+	 * well before (the one check here that needs a clock, with a margin of
+	 * hundreds of milliseconds).
+	 */
+	cfg.flags = ARCHANGEL_WAIT_ADAPTIVE;
+	cfg.max_delay_ns = 1000000000ULL;
+	cfg.wake_batch = 256;
+	EXPECT_OK(au_set_wait(ch.fd, &cfg));
+	await_blocked(&ch, &rv, 11);
+	t0 = au_now_ns();
+	produce(&ch, 1);
+	await_got(&rv, 12, "wake batch: leading edge");
+	await_blocked(&ch, &rv, 12);
+	produce(&ch, 20);
+	while (__atomic_load_n(&rv.got, __ATOMIC_SEQ_CST) < 32 && au_now_ns() - t0 < 600000000ULL)
+		usleep(1000);
+	CHECK(rv.got == 32, "wake batch: %llu of 32 delivered %llu ms after the leading edge",
+	      (unsigned long long)rv.got, (unsigned long long)(au_now_ns() - t0) / 1000000);
 
 	pthread_join(thread, NULL);
 	CHECK(!rv.err, "receiver: %s", strerror(-rv.err));
