@@ -18,7 +18,7 @@ MODULE_PARM_DESC(max_channels, "Number of channel ids, 1..1024 (default 16)");
 
 unsigned int ach_spin_us = 20;
 module_param_named(spin_us, ach_spin_us, uint, 0644);
-MODULE_PARM_DESC(spin_us, "Microseconds a blocking kernel sender/receiver polls before it sleeps (default 20)");
+MODULE_PARM_DESC(spin_us, "Microseconds a blocking kernel sender polls for room before it sleeps (default 20); receivers follow the channel wait policy");
 
 struct workqueue_struct *ach_wq;
 
