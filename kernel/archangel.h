@@ -24,7 +24,7 @@
  * eventfd_signal(). The trailing edge of coalesced wake-ups is tx.timer, an
  * hrtimer armed only while a deferred signal is due. Neither holds a
  * reference: the channel's free cancels the timer and syncs the irq_work
- * first (docs/kernel.md, "Wake-ups").
+ * first (docs/kernel.md, "Wake-ups and the wait policy").
  */
 #ifndef _ARCHANGEL_H
 #define _ARCHANGEL_H
@@ -175,6 +175,7 @@ struct ach_tx {
 	bool pending_urgent;	/* a committed, unpublished message is urgent */
 	struct ach_coalescer co;
 	struct hrtimer timer;	/* the trailing edge; armed only while one is due */
+	u64 arm_at;		/* timer start asked for (ACH_KICK_ARM), 0: none */
 	struct ach_stats st;
 };
 
@@ -200,7 +201,9 @@ struct ach_rx {
 /*
  * What ach_kick() wakes (ach_channel.kick_bits). DATA and SPACE are the
  * user's eventfds; POLLIN and POLLOUT the poll() waiters; KERNEL the
- * in-kernel waiters; ALL everything (destroy, failure).
+ * in-kernel waiters; ALL everything (destroy, failure); ARM starts the
+ * trailing-edge timer, outside the sender's context (a probe may run
+ * inside hrtimer code, with its base lock held).
  */
 #define ACH_KICK_DATA		BIT(0)
 #define ACH_KICK_SPACE		BIT(1)
@@ -208,6 +211,7 @@ struct ach_rx {
 #define ACH_KICK_POLLOUT	BIT(3)
 #define ACH_KICK_ALL		BIT(4)
 #define ACH_KICK_KERNEL		BIT(5)	/* in-kernel receivers and senders */
+#define ACH_KICK_ARM		BIT(6)	/* start tx.timer at tx.arm_at */
 
 struct ach_channel {
 	struct kref ref;

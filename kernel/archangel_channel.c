@@ -265,12 +265,13 @@ static void ach_channel_free_work(struct work_struct *work)
 					      free_work);
 
 	/*
-	 * Neither the trailing edge nor a deferred kick holds a reference:
-	 * stop the timer (no send can re-arm it, nobody holds the channel),
-	 * then wait out a kick it or a last sender queued.
+	 * Neither a deferred kick nor the trailing edge holds a reference.
+	 * Nobody holds the channel, so nothing queues a kick any more: wait
+	 * out the last one (it may start the timer), then stop the timer
+	 * (its callback queues nothing).
 	 */
-	hrtimer_cancel(&ch->tx.timer);
 	irq_work_sync(&ch->kick);
+	hrtimer_cancel(&ch->tx.timer);
 	if (ch->data_efd)
 		eventfd_ctx_put(ch->data_efd);
 	if (ch->space_efd)

@@ -37,9 +37,26 @@ static void ach_eventfd_signal(struct ach_channel *ch, bool data)
 	spin_unlock_irqrestore(&ch->efd_lock, flags);
 }
 
+/* Starts the trailing-edge timer that a publication asked for. */
+static void ach_arm_timer(struct ach_channel *ch)
+{
+	struct ach_tx *tx = &ch->tx;
+	unsigned long flags;
+
+	spin_lock_irqsave(&tx->lock, flags);
+	if (tx->arm_at) {
+		hrtimer_start(&tx->timer, ns_to_ktime(tx->arm_at),
+			      HRTIMER_MODE_ABS);
+		tx->arm_at = 0;
+	}
+	spin_unlock_irqrestore(&tx->lock, flags);
+}
+
 /* Does what @bits ask, now: process, softirq or hardirq context. */
 static void ach_kick_now(struct ach_channel *ch, unsigned long bits)
 {
+	if (bits & ACH_KICK_ARM)
+		ach_arm_timer(ch);
 	if (bits & ACH_KICK_ALL) {
 		wake_up_all(&ch->poll_wq);
 		bits |= ACH_KICK_DATA | ACH_KICK_SPACE | ACH_KICK_KERNEL;
@@ -272,9 +289,13 @@ static unsigned long ach_publish_locked(struct ach_channel *ch, u32 sflags)
 		/*
 		 * A sleep already covered by a pending trailing edge, and a
 		 * lane past the wake batch: bring the edge forward, so a burst
-		 * never fills the ring behind a sleeping receiver.
+		 * never fills the ring behind a sleeping receiver. A timer
+		 * already started is left alone (cancelling takes the clock
+		 * base's lock, which a probe may hold): it costs one spurious
+		 * wake-up at most.
 		 */
-		if (full && hrtimer_try_to_cancel(&tx->timer) == 1) {
+		if (full && (tx->arm_at || hrtimer_is_queued(&tx->timer))) {
+			tx->arm_at = 0;
 			tx->co.pending_until = 0;
 			ach_co_signalled(&tx->co, w, ktime_get_ns());
 			/* Counted in notify_sent when it was scheduled. */
@@ -305,18 +326,20 @@ static unsigned long ach_publish_locked(struct ach_channel *ch, u32 sflags)
 	if (at == 1)
 		return bits;
 	/*
-	 * A timer still queued here is past its time (pending_until expired):
-	 * it fires within microseconds and covers this sleep too, while
-	 * re-arming it would push an earlier sleep's signal later. No
+	 * A timer still queued (or asked for) here is past its time
+	 * (pending_until expired), or was left by a wake-batch signal: either
+	 * way it fires within a window of now and covers this sleep too,
+	 * while re-arming it would push an earlier sleep's signal later. No
 	 * deferral is pending after it, so later sleeps are not merged.
 	 */
-	if (hrtimer_is_queued(&tx->timer)) {
+	if (tx->arm_at || hrtimer_is_queued(&tx->timer)) {
 		tx->co.pending_until = 0;
 		return bits;
 	}
 	ach_add(&tx->st.notify_sent, 1);
-	hrtimer_start(&tx->timer, ns_to_ktime(at), HRTIMER_MODE_ABS);
-	return bits;
+	/* Started by ach_kick(): directly, or from the irq_work. */
+	tx->arm_at = at;
+	return bits | ACH_KICK_ARM;
 
 signal:
 	ach_add(&tx->st.notify_sent, 1);
