@@ -301,6 +301,14 @@ public final class MessageSender: @unchecked Sendable {
         let expressWord = s.pointee.express.needWakeupWord()
         let polling = NeedFlag.isNewSleep(expressWord, lastSignalled: s.pointee.express.lastWoken)
         guard blocking || polling else {
+            // A full lane behind a sleep that a pending trailing edge covers
+            // brings that edge forward: the burst must not fill the ring.
+            if full && s.pointee.coalescer.pendingUntil != 0,
+               case let now = archangel_monotonic_ns(), now < s.pointee.coalescer.pendingUntil {
+                s.pointee.coalescer.firedEarly(at: now)
+                signalReceiver()
+                return
+            }
             counters.add(.notificationsSuppressed)
             return
         }

@@ -80,6 +80,14 @@ public struct WakeCoalescer: Sendable {
         return .signalAt(deadline)
     }
 
+    /// Records that the pending trailing edge was sent early, at `now` (a
+    /// lane passed the wake batch): later publications no longer ride on it.
+    /// Its timer still fires, as one spurious wake-up.
+    public mutating func firedEarly(at now: UInt64) {
+        pendingUntil = 0
+        signalled(at: now)
+    }
+
     /// Records a signal sent at `now` (the leading edge, or an urgent message).
     public mutating func signalled(at now: UInt64) {
         tat = max(tat, now) &+ interval

@@ -137,6 +137,23 @@ import Testing
         #expect(notifier.deadline > before && notifier.deadline <= before + 1_000_000_000)
     }
 
+    @Test func aLanePastTheWakeBatchBringsAPendingTrailingEdgeForward() throws {
+        let notifier = CountingNotifier()
+        let channel = try TestChannel(.small, senderNotifier: notifier,
+                                      waitPolicy: WaitPolicy(maxDeliveryDelay: .seconds(1), wakeBatch: 256))
+        #expect(try channel.receiver.prepareToSleep())
+        try channel.send(count: 8, seed: 1)
+        #expect(notifier.count == 1)
+        channel.receiver.finishSleep()
+        _ = try channel.drain()
+        #expect(try channel.receiver.prepareToSleep())
+        try channel.send(count: 8, seed: 2)
+        #expect(notifier.count == 1 && notifier.scheduled == 1, "deferred to the trailing edge")
+        // 8 more records of 40 bytes: past 256 unread bytes.
+        for seed in 3..<11 { try channel.send(count: 8, seed: UInt64(seed)) }
+        #expect(notifier.count == 2, "the full lane signalled at once")
+    }
+
     @Test func aPollingReceiverIsWokenOnlyByUrgentOrCriticalMessages() throws {
         let notifier = CountingNotifier()
         let channel = try TestChannel(.small, senderNotifier: notifier, waitPolicy: .balanced)
