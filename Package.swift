@@ -20,6 +20,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // Latency percentiles of the efficiency suite (bench only).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(name: "CArchangel"),
@@ -36,7 +38,11 @@ let package = Package(
         .target(name: "CArchangelBench"),
         .target(
             name: "ArchangelBench",
-            dependencies: ["Archangel", "ArchangelCore", "ArchangelSystem", "CArchangelBench"],
+            dependencies: [
+                "Archangel", "ArchangelCore", "ArchangelSystem", "CArchangelBench",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -7,7 +7,8 @@ struct ArchangelCommand: ParsableCommand {
         commandName: "archangel",
         abstract: "Archangel: a lock-free kernel <-> userspace message bridge.",
         subcommands: [DemoCommand.self, ServeCommand.self, StatsCommand.self, SendCommand.self, RecvCommand.self,
-                      BenchCommand.self, DemoRoleCommand.self, BenchPeerCommand.self],
+                      BenchCommand.self, DemoRoleCommand.self, BenchPeerCommand.self,
+                      BenchEfficiencyRoleCommand.self],
         defaultSubcommand: DemoCommand.self
     )
 }

@@ -1,5 +1,6 @@
 import ArchangelBench
 import ArgumentParser
+import Archangel
 import Glibc
 
 /// `archangel bench`: throughput and round trip of the bridge beside a plain C ring
@@ -31,10 +32,26 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("blocking-round-trips"),
             help: "Round trips per blocking-latency run (--backend userspace).")
     var blockingRoundTrips = 20_000
-    @Flag(help: "Print the measurements as a JSON array.")
+    @Flag(help: "Print the measurements as a JSON array (the efficiency suite: one JSON document).")
     var json = false
+    @Option(help: "Suite: the default ratios against baselines, or `efficiency` (docs/benchmarks.md#the-efficiency-suite).")
+    var suite: String?
+    @Option(help: "Efficiency suite: offered rates, msgs/s, comma-separated.")
+    var rates = "1000,10000,100000,1000000"
+    @Option(help: "Efficiency suite: wait presets, comma-separated.")
+    var presets = WaitPolicy.presetNames.joined(separator: ",")
+    @Option(help: "Efficiency suite: seconds per cell (sending; pacing alone takes as long again).")
+    var seconds = 3.0
+    @Option(name: .customLong("idle-seconds"), help: "Efficiency suite: idle phase after each preset's last rate, seconds.")
+    var idleSeconds = 10.0
 
     func validate() throws {
+        if suite != nil {
+            guard seconds > 0, idleSeconds >= 0, runs > 0 else {
+                throw ValidationError("--seconds and --runs must be positive, --idle-seconds not negative")
+            }
+            return
+        }
         guard payload >= 8, payload <= 1024 else { throw ValidationError("--payload must be 8...1024") }
         guard messages > 0, roundTrips > 0, runs > 0, batch > 0, blockingRoundTrips > 0 else {
             throw ValidationError(
@@ -43,6 +60,10 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let suite {
+            guard suite == "efficiency" else { throw ValidationError("--suite takes `efficiency`") }
+            return try runEfficiency()
+        }
         var options = BenchSuite.Options()
         options.backend = backendOption.backend
         options.payload = payload
@@ -62,5 +83,35 @@ struct BenchCommand: ParsableCommand {
         let comparisons = BenchSuite.comparisons(for: options.backend)
         print(json ? BenchSuite.json(results, comparisons: comparisons)
                    : BenchSuite.report(results, comparisons: comparisons))
+    }
+}
+
+extension BenchCommand {
+    /// `--suite efficiency`: every preset at every rate, medians of `--runs` rounds (3 unless given).
+    func runEfficiency() throws {
+        var options = EfficiencySuite.Options()
+        options.backend = backendOption.backend == "auto" ? "userspace" : backendOption.backend
+        let rateList = rates.split(separator: ",").compactMap { Int(String($0.filter { $0 != " " })) }
+        guard !rateList.isEmpty, rateList.allSatisfy({ $0 > 0 && $0 <= 10_000_000 }) else {
+            throw ValidationError("--rates takes positive rates up to 10000000, comma-separated")
+        }
+        options.rates = rateList
+        options.presets = presets.split(separator: ",").map(String.init)
+        for preset in options.presets where WaitPolicy.named(preset) == nil {
+            throw ValidationError("unknown preset '\(preset)'; use: " + WaitPolicy.presetNames.joined(separator: ", "))
+        }
+        options.seconds = seconds
+        options.idleSeconds = idleSeconds
+        options.runs = CommandLine.arguments.contains("--runs") ? runs : 3
+        do {
+            let cells = try EfficiencySuite.run(options) { step in
+                if !json { printError("  \(step)...") }
+            }
+            print(json ? EfficiencyReport.json(cells, options: options)
+                       : EfficiencyReport.table(cells, backend: options.backend))
+        } catch let error as EfficiencyError {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
     }
 }
