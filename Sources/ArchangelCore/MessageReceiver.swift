@@ -211,23 +211,7 @@ public final class MessageReceiver: @unchecked Sendable {
     /// Returns true when both lanes are still empty and the caller may block
     /// until the sender signals; false when data arrived (flags are cleared).
     public func prepareToSleep() throws(ChannelError) -> Bool {
-        let s = state
-        if s.pointee.failed { throw error ?? .closed }
-        releaseConsumed()
-        s.pointee.express.setNeedWakeup()
-        s.pointee.normal.setNeedWakeup()
-        // (F) pairs with (E): our flags are visible before we re-read the producer indices.
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
-        do {
-            let expressHasData = try s.pointee.express.hasData()
-            let normalHasData = try s.pointee.normal.hasData()
-            if expressHasData || normalHasData {
-                finishSleep()
-                return false
-            }
-        } catch { throw fail(error) }
-        counters.add(.waits)
-        return true
+        try announce(normalLane: true)
     }
 
     /// Announces a timed poll, then re-checks both lanes: arms the express
@@ -238,21 +222,28 @@ public final class MessageReceiver: @unchecked Sendable {
     /// Returns true when both lanes are still empty and the caller may sleep
     /// for one window (then `finishPoll()`); false when data arrived.
     public func prepareToPoll() throws(ChannelError) -> Bool {
+        try announce(normalLane: false)
+    }
+
+    /// Arms the express lane's need-wakeup word (and the normal lane's for a
+    /// blocking sleep), fences, and re-checks both lanes; counts the sleep.
+    private func announce(normalLane: Bool) throws(ChannelError) -> Bool {
         let s = state
         if s.pointee.failed { throw error ?? .closed }
         releaseConsumed()
         s.pointee.express.setNeedWakeup()
-        // (F) pairs with (E): the flag is visible before we re-read the producer indices.
+        if normalLane { s.pointee.normal.setNeedWakeup() }
+        // (F) pairs with (E): our flags are visible before we re-read the producer indices.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         do {
             let expressHasData = try s.pointee.express.hasData()
             let normalHasData = try s.pointee.normal.hasData()
             if expressHasData || normalHasData {
-                finishPoll()
+                if normalLane { finishSleep() } else { finishPoll() }
                 return false
             }
         } catch { throw fail(error) }
-        counters.add(.timedWaits)
+        counters.add(normalLane ? .waits : .timedWaits)
         return true
     }
 

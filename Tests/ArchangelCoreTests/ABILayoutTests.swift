@@ -98,6 +98,17 @@ import Testing
         #expect(MessageFlags.known.rawValue == 0xF)
     }
 
+    @Test func waitConfigMatchesTheStaticAsserts() {
+        #expect(MemoryLayout<archangel_wait_config>.size == 40)
+        #expect(MemoryLayout<archangel_wait_config>.offset(of: \.flags) == 0)
+        #expect(MemoryLayout<archangel_wait_config>.offset(of: \.wake_batch) == 4)
+        #expect(MemoryLayout<archangel_wait_config>.offset(of: \.max_delay_ns) == 8)
+        #expect(MemoryLayout<archangel_wait_config>.offset(of: \.spin_ns) == 16)
+        #expect(MemoryLayout<archangel_wait_config>.offset(of: \.reserved) == 24)
+        #expect(SendOptions.urgent.rawValue == ARCHANGEL_SEND_URGENT)
+        #expect(SendOptions.noWakeup.rawValue == ARCHANGEL_SEND_NO_WAKEUP)
+    }
+
     @Test func abiVersionMagicsAndFeaturesHaveTheirDocumentedValues() {
         #expect(ABI.version == (UInt32(ARCHANGEL_ABI_VERSION_MAJOR) << 16) | UInt32(ARCHANGEL_ABI_VERSION_MINOR))
         #expect(ABI.version == 0x0001_0001)
