@@ -49,7 +49,7 @@ public enum EfficiencyReport {
     }
 
     /// The table: one row per cell, then the idle phases, then the bars.
-    public static func table(_ cells: [EfficiencySuite.Cell], backend: String) -> String {
+    public static func table(_ cells: [EfficiencySuite.Cell], options: EfficiencySuite.Options) -> String {
         func f(_ v: Double?, _ d: Int) -> String { v.map { BenchSuite.format($0, d) } ?? "-" }
         func us(_ v: Double?) -> String { v.map { BenchSuite.format($0 / 1000, 1) } ?? "-" }
         let head = ["preset", "rate", "recv CPU%", "send CPU%", "pacing%", "overhead%", "wakeups/s", "ctxsw/s",
@@ -58,7 +58,9 @@ public enum EfficiencyReport {
         func row(_ fields: [String]) -> String {
             zip(fields, widths).enumerated().map { i, p in BenchSuite.pad(p.0, p.1, right: i > 0) }.joined(separator: " ")
         }
-        var out = "efficiency suite, backend \(backend), 64-byte messages (medians over rounds; CPU in % of one core)\n"
+        var out = "efficiency suite, backend \(options.backend), 64-byte messages (medians over rounds; CPU in % of one core)\n"
+            + "placement: " + (options.pinned ? "pinned, sender and receiver on different CPUs" : "the scheduler's")
+            + "; pacing quantum \(options.paceQuantum / 1000) us\n"
         out += row(head) + "\n"
         for c in cells {
             let x = c.figures
@@ -102,7 +104,8 @@ public enum EfficiencyReport {
         func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences("\"", "'") + "\"" }
         var out = "{\n  \"suite\": \"efficiency\", \"backend\": \(quoted(options.backend)), \"payload_bytes\": 64, "
             + "\"seconds\": \(number(options.seconds)), \"idle_seconds\": \(number(options.idleSeconds)), "
-            + "\"runs\": \(options.runs),\n  \"cells\": [\n"
+            + "\"runs\": \(options.runs), \"pinned\": \(options.pinned), "
+            + "\"pace_quantum_ns\": \(options.paceQuantum),\n  \"cells\": [\n"
         out += cells.map { c in
             var fields = ["\"preset\": \(quoted(c.preset))", "\"rate\": \(c.rate)", "\"runs\": \(c.runs)"]
             for key in cellFields { if let v = c.figures[key] { fields.append("\"\(key)\": \(number(v))") } }

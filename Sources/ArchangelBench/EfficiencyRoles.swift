@@ -29,8 +29,9 @@ public enum EfficiencyRoles {
     /// same loop sending 64-byte messages, between a start and a stop mark.
     ///
     /// - Parameter who: `RUSAGE_SELF` in a process of its own, `RUSAGE_THREAD` in a thread.
-    public static func sender(_ channel: Channel, rate: Int, seconds: Double, who: Int32) throws -> EfficiencyFigures {
-        let pacer = EfficiencyPacer(rate: rate, duration: UInt64(seconds * 1e9))
+    public static func sender(_ channel: Channel, rate: Int, seconds: Double, paceQuantum: UInt64 = 50_000,
+                              who: Int32) throws -> EfficiencyFigures {
+        let pacer = EfficiencyPacer(rate: rate, duration: UInt64(seconds * 1e9), quantum: paceQuantum)
         let p0 = ResourceSnapshot.take(who)
         _ = try pacer.run(nil)
         let p1 = ResourceSnapshot.take(who)
@@ -68,8 +69,12 @@ public enum EfficiencyRoles {
     /// histogram, and counts its sleeps and CPU. Then, when `idleSeconds` is
     /// above 0, it lets the channel settle and measures an idle phase: one
     /// blocking receive that ends by its timeout.
+    ///
+    /// - Parameter markless: the sender cannot send marks (the kernel's load
+    ///   generator): the window opens at the first message and closes at this
+    ///   many messages.
     public static func receiver(_ channel: Channel, idleSeconds: Double, settle: Duration,
-                                who: Int32) throws -> EfficiencyFigures {
+                                markless: UInt64? = nil, who: Int32) throws -> EfficiencyFigures {
         var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000,
                                           numberOfSignificantValueDigits: .three)
         var started = false, stopped = false
@@ -79,8 +84,15 @@ public enum EfficiencyRoles {
         let counters = channel.receiver.counters
         func sleeps() -> UInt64 { counters.load(.waits) + counters.load(.timedWaits) }
         var w0 = sleeps(), w1 = w0
+        if let markless { stopped = true; expected = markless }
         while !(stopped && delivered >= expected) {
             _ = try channel.receiveBatch(limit: 256, timeout: .seconds(60)) { view in
+                if markless != nil && !started {
+                    // The first message opens the window; its own wake-up is outside it.
+                    started = true
+                    r0 = ResourceSnapshot.take(who)
+                    w0 = sleeps()
+                }
                 if view.type == .control, let bytes = view.contiguousBytes, let mark = bytes.first {
                     if mark == startMark {
                         started = true

@@ -37,11 +37,12 @@ final class UserspaceEfficiencyRunner: EfficiencyCellRunner {
         let settleMs = Int(WaitPolicy.nanoseconds(settle(policy)) / 1_000_000)
         let receiver = try ChildProcess(executable: options.executable, arguments: [
             "bench-efficiency-role", "--role", "receiver", "--socket", socket, "--preset", preset,
-            "--idle-seconds", "\(idleSeconds)", "--settle-ms", "\(settleMs)"])
+            "--idle-seconds", "\(idleSeconds)", "--settle-ms", "\(settleMs)"] + (options.pinned ? ["--pin"] : []))
         guard receiver.readLine() == "ready" else { throw EfficiencyError.role("the receiver did not attach") }
         let sender = try ChildProcess(executable: options.executable, arguments: [
             "bench-efficiency-role", "--role", "sender", "--socket", socket, "--preset", preset,
-            "--rate", "\(rate)", "--seconds", "\(options.seconds)"])
+            "--rate", "\(rate)", "--seconds", "\(options.seconds)", "--pace-quantum-ns", "\(options.paceQuantum)"]
+            + (options.pinned ? ["--pin"] : []))
         let sent = try result(of: sender, "sender")
         let received = try result(of: receiver, "receiver")
         return sent.merging(received)
@@ -78,16 +79,17 @@ final class InProcessEfficiencyRunner: EfficiencyCellRunner {
         let user = try Channel.open(id, backend: .inProcess(manager))
         let receiverOutcome = PthreadLock<Result<EfficiencyFigures, any Error>?>(nil)
         let senderOutcome = PthreadLock<Result<EfficiencyFigures, any Error>?>(nil)
-        let settle = settle(policy), seconds = options.seconds
+        let settle = settle(policy), seconds = options.seconds, pinned = options.pinned, quantum = options.paceQuantum
         let receiving = try SystemThread(name: "eff-receiver") {
-            SystemThread.pinCurrent(to: 1)
+            if pinned { SystemThread.pinCurrent(to: 1) }
             let r = Result { try EfficiencyRoles.receiver(user, idleSeconds: idleSeconds, settle: settle,
                                                           who: EfficiencyRoles.thisThread) }
             receiverOutcome.withLock { $0 = r }
         }
         let sending = try SystemThread(name: "eff-sender") {
-            SystemThread.pinCurrent(to: 0)
-            let r = Result { try EfficiencyRoles.sender(kernel, rate: rate, seconds: seconds, who: EfficiencyRoles.thisThread) }
+            if pinned { SystemThread.pinCurrent(to: 0) }
+            let r = Result { try EfficiencyRoles.sender(kernel, rate: rate, seconds: seconds, paceQuantum: quantum,
+                                                        who: EfficiencyRoles.thisThread) }
             senderOutcome.withLock { $0 = r }
         }
         sending.join()
@@ -95,5 +97,86 @@ final class InProcessEfficiencyRunner: EfficiencyCellRunner {
         let sent = try senderOutcome.withLock { $0 }!.get()
         let received = try receiverOutcome.withLock { $0 }!.get()
         return sent.merging(received)
+    }
+}
+
+/// `--backend kernel`: the module's channel, its kernel side driven by the
+/// in-kernel load generator (`ARCHANGEL_IOC_LOADGEN`, PRODUCE, PACED: one
+/// hrtimer sleep per message in the calling thread, so the kernel's own
+/// producer and its coalesced wake-ups are what is measured), the user side
+/// received by a thread of this process with the preset.
+///
+/// The sender thread's CPU (`RUSAGE_THREAD`) is the loadgen ioctl's: its
+/// pacing and its sends, in kernel mode. Its pacing cost is measured first
+/// by the userspace pacer with one sleep per message (quantum 0), the same
+/// schedule the loadgen follows; hrtimer interrupts and the module's
+/// trailing-edge timers run in interrupt context and are charged to
+/// neither thread. The wake-up counts of the kernel's producer come from
+/// `/proc/archangel/comm` (`to_user notify_*`) read around the run.
+final class KernelEfficiencyRunner: EfficiencyCellRunner {
+    let options: EfficiencySuite.Options
+
+    init(_ options: EfficiencySuite.Options) { self.options = options }
+
+    func cell(preset: String, policy: WaitPolicy, rate: Int, idleSeconds: Double) throws -> EfficiencyFigures {
+        let user = try KernelBackend(waitPolicy: policy).attach(nil)
+        let id = user.id.rawValue
+        defer {
+            user.close()
+            // One channel per cell; the module holds 16.
+            try? KernelDevice().destroy(id)
+        }
+        let count = UInt64(max(1, Double(rate) * options.seconds))
+        let interval = UInt64(1_000_000_000 / rate)
+        let receiverOutcome = PthreadLock<Result<EfficiencyFigures, any Error>?>(nil)
+        let senderOutcome = PthreadLock<Result<EfficiencyFigures, any Error>?>(nil)
+        let settle = settle(policy), seconds = options.seconds, pinned = options.pinned
+        let receiving = try SystemThread(name: "eff-receiver") {
+            if pinned { SystemThread.pinCurrent(to: 1) }
+            let r = Result { try EfficiencyRoles.receiver(user, idleSeconds: idleSeconds, settle: settle,
+                                                          markless: count, who: EfficiencyRoles.thisThread) }
+            receiverOutcome.withLock { $0 = r }
+        }
+        let sending = try SystemThread(name: "eff-loadgen") {
+            if pinned { SystemThread.pinCurrent(to: 0) }
+            let r = Result { () throws -> EfficiencyFigures in
+                let who = EfficiencyRoles.thisThread
+                let pacer = EfficiencyPacer(rate: rate, duration: UInt64(seconds * 1e9), quantum: 0)
+                let p0 = ResourceSnapshot.take(who)
+                _ = try pacer.run(nil)
+                let p1 = ResourceSnapshot.take(who)
+                let n0 = try Self.producerWakeups(channel: id)
+                let device = try KernelDevice()
+                defer { device.close() }
+                let s0 = ResourceSnapshot.take(who)
+                let done = try device.loadgen(channel: id, mode: .produce, size: EfficiencyRoles.payloadBytes,
+                                              count: count, interval: interval).done
+                let s1 = ResourceSnapshot.take(who)
+                let n1 = try Self.producerWakeups(channel: id)
+                return EfficiencyFigures([
+                    "offered": Double(count), "sent": Double(done),
+                    "sender_window_ns": Double(s1.time - s0.time), "sender_cpu_ns": Double(s1.cpu - s0.cpu),
+                    "pacing_window_ns": Double(p1.time - p0.time), "pacing_cpu_ns": Double(p1.cpu - p0.cpu),
+                    "notify_sent": Double(n1.sent - n0.sent), "notify_suppressed": Double(n1.suppressed - n0.suppressed),
+                    "notify_coalesced": Double(n1.coalesced - n0.coalesced),
+                ])
+            }
+            senderOutcome.withLock { $0 = r }
+        }
+        sending.join()
+        receiving.join()
+        let sent = try senderOutcome.withLock { $0 }!.get()
+        let received = try receiverOutcome.withLock { $0 }!.get()
+        return sent.merging(received)
+    }
+
+    /// The kernel producer's wake-up counters of channel `id` (kernel to user).
+    private static func producerWakeups(channel id: UInt32) throws -> (sent: UInt64, suppressed: UInt64, coalesced: UInt64) {
+        let report = try StatisticsReport(parsing: try KernelBackend.statisticsText())
+        guard let channel = report.channels.first(where: { $0.id == id }) else {
+            throw EfficiencyError.role("channel \(id) is missing from /proc/archangel/comm")
+        }
+        return (channel.toUser.notificationsSent, channel.toUser.notificationsSuppressed,
+                channel.toUser.notificationsCoalesced)
     }
 }

@@ -372,17 +372,22 @@ public final class KernelDevice: @unchecked Sendable {
     /// - Parameters:
     ///   - blocking: wait for room or messages (else a full or empty ring ends the run).
     ///   - batch: PRODUCE publishes every 64 messages instead of each.
+    ///   - interval: above 0, PRODUCE on `/dev/archangel` is paced: message i
+    ///     is due at start + i × interval ns (`ARCHANGEL_LOADGEN_PACED`, at most 1 s).
     /// - Throws: `system` with EAGAIN (not blocking, ring full or empty), EINTR, ...;
     ///   `closed`, `channelNotFound`.
     @discardableResult
     public func loadgen(channel id: UInt32, mode: LoadMode, size: Int = 0, count: UInt64,
-                        blocking: Bool = true, batch: Bool = false) throws(ChannelError) -> LoadResult {
+                        blocking: Bool = true, batch: Bool = false,
+                        interval: UInt64 = 0) throws(ChannelError) -> LoadResult {
         var req = archangel_loadgen_req()
         req.channel_id = id
         req.mode = mode.rawValue
         req.size = UInt32(size)
         req.count = count
         req.flags = (blocking ? ARCHANGEL_LOADGEN_BLOCK : 0) | (batch ? ARCHANGEL_LOADGEN_BATCH : 0)
+            | (interval > 0 ? ARCHANGEL_LOADGEN_PACED : 0)
+        req.interval_ns = interval
         // Not under the lock: a run may block for long; the caller owns this file meanwhile.
         let descriptor = self.descriptor
         guard descriptor >= 0 else { throw .closed }

@@ -44,6 +44,11 @@ struct BenchCommand: ParsableCommand {
     var seconds = 3.0
     @Option(name: .customLong("idle-seconds"), help: "Efficiency suite: idle phase after each preset's last rate, seconds.")
     var idleSeconds = 10.0
+    @Flag(help: "Efficiency suite: pin the sender and the receiver to different CPUs (default: the scheduler places them; a cross-CPU wake-up costs about 3x a same-CPU one in these VMs, docs/efficiency.md).")
+    var pin = false
+    @Option(name: .customLong("pace-quantum-us"),
+            help: "Efficiency suite: the sender's shortest sleep, µs (messages due within it leave in one burst; 0: one sleep per message).")
+    var paceQuantumMicroseconds = 50.0
 
     func validate() throws {
         if suite != nil {
@@ -102,13 +107,18 @@ extension BenchCommand {
         }
         options.seconds = seconds
         options.idleSeconds = idleSeconds
+        guard paceQuantumMicroseconds >= 0, paceQuantumMicroseconds <= 1_000_000 else {
+            throw ValidationError("--pace-quantum-us takes 0...1000000")
+        }
+        options.pinned = pin
+        options.paceQuantum = UInt64(paceQuantumMicroseconds * 1000)
         options.runs = CommandLine.arguments.contains("--runs") ? runs : 3
         do {
             let cells = try EfficiencySuite.run(options) { step in
                 if !json { printError("  \(step)...") }
             }
             print(json ? EfficiencyReport.json(cells, options: options)
-                       : EfficiencyReport.table(cells, backend: options.backend))
+                       : EfficiencyReport.table(cells, options: options))
         } catch let error as EfficiencyError {
             printError("error: \(error)")
             throw ExitCode.failure

@@ -24,6 +24,10 @@ struct BenchEfficiencyRoleCommand: ParsableCommand {
     var seconds = 3.0
     @Option(name: .customLong("idle-seconds"), help: "Receiver: idle phase after the stream, seconds.")
     var idleSeconds = 0.0
+    @Option(name: .customLong("pace-quantum-ns"), help: "Sender: shortest sleep of the pacing loop, ns.")
+    var paceQuantum: UInt64 = 50_000
+    @Flag(help: "Pin the sender to CPU 0 and the receiver to CPU 1.")
+    var pin = false
     @Option(name: .customLong("settle-ms"), help: "Receiver: quiet time before the idle phase, ms.")
     var settleMs = 50
 
@@ -32,12 +36,13 @@ struct BenchEfficiencyRoleCommand: ParsableCommand {
         let backend = UserspaceBackend(socketPath: socketOption.socket, create: false, waitPolicy: policy)
         switch role {
         case "sender":
-            EfficiencyRoles.pin(to: 0)
+            if pin { EfficiencyRoles.pin(to: 0) }
             let channel = try backend.attach(0, side: .kernel)
             defer { channel.close() }
-            emit(try EfficiencyRoles.sender(channel, rate: rate, seconds: seconds, who: EfficiencyRoles.wholeProcess).line)
+            emit(try EfficiencyRoles.sender(channel, rate: rate, seconds: seconds, paceQuantum: paceQuantum,
+                                            who: EfficiencyRoles.wholeProcess).line)
         case "receiver":
-            EfficiencyRoles.pin(to: 1)
+            if pin { EfficiencyRoles.pin(to: 1) }
             let channel = try backend.attach(0, side: .user)
             defer { channel.close() }
             emit("ready")
