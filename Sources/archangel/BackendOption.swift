@@ -1,7 +1,8 @@
 import Archangel
 import ArgumentParser
 
-/// `--backend`, shared by every command that opens channels.
+/// `--backend`, shared by `demo` and `bench` (which can also run everything in one process).
+/// `send`, `recv`, `stats` and `top` take `CLIBackendOption` instead (CLIBackend.swift).
 struct BackendOption: ParsableArguments {
     /// Backends this build can open. `userspace` is the embedded default; `kernel` needs the module
     /// (and root); `auto` is `kernel` when /dev/archangel exists, else `userspace`.
@@ -20,6 +21,13 @@ struct BackendOption: ParsableArguments {
 
 /// `--socket`: where the userspace host listens.
 struct SocketOption: ParsableArguments {
-    @Option(help: "The userspace host's socket (default: $XDG_RUNTIME_DIR/archangel.sock, as root /run/archangel/archangel.sock).")
-    var socket: String = HostServer.defaultSocketPath
+    @Option(name: .customLong("socket"),
+            help: "The userspace host's socket (default: $XDG_RUNTIME_DIR/archangel.sock, as root /run/archangel/archangel.sock).")
+    var socketArgument: String?
+
+    /// The socket to use: the one given, else the host's default.
+    var socket: String { socketArgument ?? HostServer.defaultSocketPath }
+
+    /// Whether `--socket` was given (under `--backend auto` it selects the userspace host).
+    var isExplicit: Bool { socketArgument != nil }
 }

@@ -6,41 +6,40 @@ import Glibc
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Print per-channel statistics (the /proc/archangel/comm format, or Prometheus text)."
+        abstract: "Print per-channel statistics (the /proc/archangel/comm format, or Prometheus text).",
+        discussion: """
+            --backend auto reads the kernel module's /proc/archangel/comm when /dev/archangel opens, the \
+            userspace host when --socket is given or the device does not open; and /proc/archangel/comm \
+            again if no host answers but the module is loaded (reading it needs no root). The backend \
+            chosen is printed on standard error. --source is the older name of --backend.
+            """
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, prometheus }
-    enum Source: String, ExpressibleByArgument, CaseIterable { case auto, userspace, kernel }
 
     @OptionGroup var socketOption: SocketOption
     @Option(help: "text or prometheus.")
     var format: Format = .text
-    @Option(help: "auto (the kernel module's /proc/archangel/comm if loaded, else the host), userspace or kernel.")
-    var source: Source = .auto
-
-    static let procPath = "/proc/archangel/comm"
+    @Option(name: [.customLong("backend"), .customLong("source")],
+            help: "userspace (the host's counters), kernel (/proc/archangel/comm) or auto.")
+    var backend: CLIBackendChoice = .auto
 
     func run() throws {
-        let useKernel = source == .kernel || (source == .auto && access(Self.procPath, R_OK) == 0)
-        let text = useKernel ? try Self.readProc() : try UserspaceBackend.statisticsText(socket: socketOption.socket)
-        switch format {
-        case .text: print(text, terminator: "")
-        case .prometheus: print(try StatisticsReport(parsing: text).prometheusText, terminator: "")
+        let resolved = ResolvedBackend.resolve(backend, socket: socketOption, statisticsOnly: true)
+        resolved.announce("stats")
+        try reportingOperatorErrors("stats", backend: resolved) {
+            let text = try resolved.statisticsText()
+            switch format {
+            case .text: print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+            case .prometheus:
+                do {
+                    print(try StatisticsReport(parsing: text).prometheusText, terminator: "")
+                } catch {
+                    throw OperatorError(cause: "the \(resolved.name) statistics do not parse: \(error)",
+                                        fix: "use the same release for this command and the \(resolved.name == "kernel" ? "module" : "host")",
+                                        exitCode: OperatorError.software)
+                }
+            }
         }
-    }
-
-    static func readProc() throws -> String {
-        guard let file = fopen(procPath, "r") else {
-            throw ValidationError("cannot read \(procPath) (errno \(errno)): is the archangel module loaded?")
-        }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count == 0 { break }
-            bytes += chunk[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -1,0 +1,187 @@
+// The operator commands (`send`, `recv`, `stats`) as an operator runs them:
+// real processes against a host in this process, their output parsed, their
+// errors read from standard error with their exit codes (docs/cli.md).
+@testable import Archangel
+import ArchangelSystem
+import Foundation
+import Glibc
+import Testing
+
+/// Runs `archangel ARGS` through the shell with standard error folded into
+/// standard output, and `input` (if any) on its standard input.
+private func runCLI(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
+    func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    var command = ([archangelExecutable] + arguments).map(quote).joined(separator: " ") + " 2>&1"
+    if let input { command = "printf '%s' \(quote(input)) | " + command }
+    let child = try ChildProcess(executable: "/bin/sh", arguments: ["-c", command])
+    let output = child.readAllOutput()
+    return (child.wait(), output)
+}
+
+/// The JSON object of each line that is one (the backend line on standard error is not).
+private func jsonObjects(_ text: String) throws -> [[String: Any]] {
+    try text.split(separator: "\n").filter { $0.hasPrefix("{") }.map { line in
+        try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+    }
+}
+
+@Suite("Operator CLI", .serialized)
+struct OperatorCLITests {
+    @Test("send takes lines from standard input; recv --json prints them as JSON lines with base64 payloads")
+    func linesInJSONOut() throws {
+        let host = try TestHost()
+        let sent = try runCLI(["send", "-", "--socket", host.socket, "--channel", "1", "--type", "network-event",
+                               "--priority", "high"], input: "alpha\nbeta gamma\n\nlast line without newline")
+        #expect(sent.status == 0, "\(sent.output)")
+        #expect(sent.output.contains("backend userspace (host at \(host.socket))"), "the choice is printed")
+        #expect(sent.output.contains("sent 4 network_event messages"), "\(sent.output)")
+        let received = try runCLI(["recv", "--socket", host.socket, "--channel", "1", "--count", "4", "--json"])
+        #expect(received.status == 0, "\(received.output)")
+        let objects = try jsonObjects(received.output)
+        #expect(objects.count == 4)
+        let texts = ["alpha", "beta gamma", "", "last line without newline"]
+        for (i, object) in objects.enumerated() {
+            #expect(object["sequence"] as? Int == i + 1)
+            #expect(object["type"] as? String == "network_event")
+            #expect(object["priority"] as? String == "high")
+            #expect(object["size"] as? Int == texts[i].utf8.count)
+            #expect((object["timestamp"] as? NSNumber)?.uint64Value ?? 0 > 0)
+            let payload = try #require(object["payload"] as? String)
+            #expect(Data(base64Encoded: payload) == Data(texts[i].utf8), "payload \(payload)")
+        }
+    }
+
+    @Test("send --file sends a file's lines; a pooled payload comes out whole in base64")
+    func fileAndPooledPayload() throws {
+        let host = try TestHost()
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/lines.txt"
+        let long = String(repeating: "0123456789abcdef", count: 200)  // 3,200 bytes: through the pool
+        try (long + "\nshort\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let sent = try runCLI(["send", "--file", path, "--socket", host.socket, "--channel", "2"])
+        #expect(sent.status == 0, "\(sent.output)")
+        let received = try runCLI(["recv", "--socket", host.socket, "--channel", "2", "--count", "2", "--json"])
+        let objects = try jsonObjects(received.output)
+        #expect(objects.count == 2)
+        #expect(objects.first?["pool"] as? Bool == true || objects.first?["copied"] as? Bool == true)
+        #expect(Data(base64Encoded: objects.first?["payload"] as? String ?? "") == Data(long.utf8))
+        #expect(Data(base64Encoded: objects.last?["payload"] as? String ?? "") == Data("short".utf8))
+    }
+
+    @Test("recv --quiet counts, and reports the sequences it saw")
+    func quietSummary() throws {
+        let host = try TestHost()
+        #expect(try runCLI(["send", "--socket", host.socket, "--count", "500", "--size", "16"]).status == 0)
+        let received = try runCLI(["recv", "--socket", host.socket, "--count", "500", "--quiet", "--json"])
+        #expect(received.status == 0, "\(received.output)")
+        let summary = try #require(try jsonObjects(received.output).first)
+        #expect(summary["received"] as? Int == 500)
+        #expect(summary["bytes"] as? Int == 8_000)
+        #expect(summary["first_sequence"] as? Int == 1 && summary["last_sequence"] as? Int == 500)
+        #expect(summary["missing"] as? Int == 0 && summary["duplicates"] as? Int == 0)
+    }
+
+    @Test("send --rate paces by absolute deadlines")
+    func pacedSend() throws {
+        let host = try TestHost()
+        let sent = try runCLI(["send", "--socket", host.socket, "--count", "21", "--rate", "100", "--json"])
+        #expect(sent.status == 0, "\(sent.output)")
+        let summary = try #require(try jsonObjects(sent.output).first)
+        #expect(summary["count"] as? Int == 21)
+        // 21 messages at 100/s: the last is due 200 ms after the first; it cannot leave earlier.
+        #expect((summary["seconds"] as? Double ?? 0) >= 0.199)
+    }
+
+    @Test("no host: the cause, the command that starts one, exit 69")
+    func noHost() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try runCLI(["send", "--backend", "userspace", "--socket", directory.path + "/none.sock"])
+        #expect(result.status == 69)
+        #expect(result.output.contains("no Archangel host is running at \(directory.path)/none.sock"), "\(result.output)")
+        #expect(result.output.contains("fix: start one with `archangel serve`"), "\(result.output)")
+    }
+
+    @Test("no module: --backend kernel without /dev/archangel says how to load it, exit 69")
+    func noModule() throws {
+        guard !KernelDevice.exists(at: KernelDevice.defaultPath) else { return }  // the VM has the module
+        let result = try runCLI(["recv", "--backend", "kernel", "--count", "1"])
+        #expect(result.status == 69)
+        #expect(result.output.contains("the archangel kernel module is not loaded"), "\(result.output)")
+        #expect(result.output.contains("modprobe archangel"), "\(result.output)")
+    }
+
+    @Test("a bad channel id names the valid range, exit 64")
+    func badChannel() throws {
+        let host = try TestHost(maxChannels: 4)
+        let result = try runCLI(["recv", "--socket", host.socket, "--channel", "7", "--count", "1"])
+        #expect(result.status == 64)
+        #expect(result.output.contains("bad channel id 7: the valid range on this host is 0..3"), "\(result.output)")
+    }
+
+    @Test("a message over the limit names the limit, exit 64")
+    func tooLarge() throws {
+        let host = try TestHost()
+        let limit = try host.manager.channel(try host.manager.createChannel(id: 0)).maxPayload
+        let result = try runCLI(["send", "--socket", host.socket, "--size", "\(limit + 1)"])
+        #expect(result.status == 64)
+        #expect(result.output.contains("a message of \(limit + 1) bytes is too large"), "\(result.output)")
+        #expect(result.output.contains("limit is \(limit) bytes"), "\(result.output)")
+    }
+
+    @Test("stats --backend userspace prints the host's counters; --format prometheus parses them")
+    func statsOnTheHost() throws {
+        let host = try TestHost()
+        #expect(try runCLI(["send", "--socket", host.socket, "--count", "3"]).status == 0)
+        let text = try runCLI(["stats", "--backend", "userspace", "--socket", host.socket])
+        #expect(text.status == 0)
+        #expect(text.output.contains("to_user messages_sent=3 "), "\(text.output)")
+        let prometheus = try runCLI(["stats", "--socket", host.socket, "--format", "prometheus"])
+        #expect(prometheus.status == 0)
+        #expect(prometheus.output.contains("archangel_messages_sent_total{channel=\"0\",direction=\"to_user\"} 3"),
+                "\(prometheus.output)")
+    }
+
+    /// At-least-once, by sequence number: a recv killed with SIGKILL at a
+    /// random moment may print a message the next recv prints again, but no
+    /// sequence is ever missing and no line is cut.
+    @Test("recv killed with SIGKILL at random moments: every sequence printed, only repeats")
+    func killedReceiversLoseNothing() throws {
+        let host = try TestHost()
+        // A paced sender streams while receivers come and go, so kills land mid-stream.
+        let total = 3_000
+        let sender = try ChildProcess(executable: archangelExecutable, arguments: [
+            "send", "--socket", host.socket, "--count", "\(total)", "--rate", "3000", "--size", "8", "--timeout", "30"])
+        var seen: [Int: Int] = [:]
+        var kills = 0, killedMidStream = 0
+        var generator = SystemRandomNumberGenerator()
+        while sender.wait(timeout: .milliseconds(1)) == nil && kills < 200 {
+            let child = try ChildProcess(executable: archangelExecutable, arguments: [
+                "recv", "--socket", host.socket, "--json", "--timeout", "2"])
+            let collector = try OutputCollector(child)
+            usleep(UInt32.random(in: 5_000...60_000, using: &generator))
+            child.signal(SIGKILL)
+            _ = child.wait()
+            kills += 1
+            var got = 0
+            for line in collector.finish() where line.hasPrefix("{") {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                                          "a cut line: \(line)")
+                let sequence = try #require(object["sequence"] as? Int)
+                seen[sequence, default: 0] += 1
+                got += 1
+            }
+            if got > 0 { killedMidStream += 1 }
+        }
+        #expect(sender.wait() == 0)
+        // Whatever is left, without a kill.
+        let rest = try runCLI(["recv", "--socket", host.socket, "--json", "--timeout", "1"])
+        for object in try jsonObjects(rest.output) { seen[object["sequence"] as? Int ?? 0, default: 0] += 1 }
+        #expect(killedMidStream >= 5, "\(killedMidStream) of \(kills) kills landed while messages flowed")
+        let missing = Set(1...total).subtracting(seen.keys)
+        #expect(missing.isEmpty && seen.count == total, "missing: \(missing.sorted().prefix(10)), \(seen.count) seen")
+        let repeats = seen.values.filter { $0 > 1 }.count
+        #expect(repeats <= kills, "at most the message in hand at each kill is printed twice")
+    }
+}
