@@ -185,3 +185,37 @@ struct OperatorCLITests {
         #expect(repeats <= kills, "at most the message in hand at each kill is printed twice")
     }
 }
+
+/// The same commands on the kernel module (runs where /dev/archangel opens: in the VM, scripts/kernel-test).
+@Suite("Operator CLI on the kernel backend", .serialized)
+struct OperatorCLIKernelTests {
+    @Test("send, the module's echo, recv --json and stats, all with --backend kernel")
+    func sendEchoReceive() throws {
+        guard KernelDevice.exists(at: KernelDevice.defaultPath), access(KernelDevice.defaultPath, R_OK | W_OK) == 0
+        else { return }
+        let channel: UInt32 = 9
+        defer { try? KernelDevice().destroy(channel) }
+        let sent = try runCLI(["send", "-", "--backend", "kernel", "--channel", "\(channel)"], input: "one\ntwo\nthree\n")
+        #expect(sent.status == 0, "\(sent.output)")
+        #expect(sent.output.contains("backend kernel (/dev/archangel)"), "\(sent.output)")
+        // The module answers each message with its payload, kernel to user.
+        let echoed = try KernelDevice().loadgen(channel: channel, mode: .echo, count: 3)
+        #expect(echoed.done == 3)
+        let received = try runCLI(["recv", "--backend", "kernel", "--channel", "\(channel)", "--count", "3", "--json"])
+        #expect(received.status == 0, "\(received.output)")
+        let payloads = try jsonObjects(received.output).map { Data(base64Encoded: $0["payload"] as? String ?? "") }
+        #expect(payloads == ["one", "two", "three"].map { Data($0.utf8) })
+        let stats = try runCLI(["stats", "--backend", "kernel"])
+        #expect(stats.status == 0 && stats.output.contains("channel \(channel) "), "\(stats.output)")
+        let auto = try runCLI(["stats"])
+        #expect(auto.output.contains("backend kernel"), "auto picks the module when it is loaded: \(auto.output)")
+    }
+
+    @Test("--side kernel is refused on the kernel backend with the reason")
+    func noKernelSide() throws {
+        guard KernelDevice.exists(at: KernelDevice.defaultPath) else { return }
+        let result = try runCLI(["send", "--backend", "kernel", "--side", "kernel"])
+        #expect(result.status == 64)
+        #expect(result.output.contains("the kernel side of a module channel is kernel code"), "\(result.output)")
+    }
+}
