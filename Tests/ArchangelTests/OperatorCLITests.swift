@@ -143,6 +143,28 @@ struct OperatorCLITests {
                 "\(prometheus.output)")
     }
 
+    @Test("top --once prints a plain snapshot: a row per channel and direction, the rates measured")
+    func topOnce() throws {
+        let host = try TestHost()
+        let sender = try ChildProcess(executable: archangelExecutable, arguments: [
+            "send", "--socket", host.socket, "--channel", "1", "--count", "1000", "--rate", "1000", "--size", "100"])
+        let receiver = try ChildProcess(executable: archangelExecutable, arguments: [
+            "recv", "--socket", host.socket, "--channel", "1", "--quiet", "--count", "1000", "--timeout", "5"])
+        usleep(200_000)
+        let top = try runCLI(["top", "--socket", host.socket, "--once", "--interval", "0.5"])
+        #expect(sender.wait() == 0 && receiver.wait() == 0)
+        #expect(top.status == 0, "\(top.output)")
+        #expect(!top.output.contains("\u{1B}"), "no terminal control codes")
+        let lines = top.output.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("CH  DIRECTION") })
+        let row = try #require(lines.first { $0.hasPrefix("1   to_user") }, "\(top.output)")
+        let fields = row.split(separator: " ")
+        // Paced at 1000/s: the measured rate is near it (not judged closely on a noisy machine).
+        let rate = Double(fields[3]) ?? (fields[3].hasSuffix("k") ? (Double(fields[3].dropLast()) ?? 0) * 1000 : 0)
+        #expect(rate > 200 && rate < 3000, "\(row)")
+        #expect(lines.contains { $0.hasPrefix("1   to_kernel") })
+    }
+
     /// At-least-once, by sequence number: a recv killed with SIGKILL at a
     /// random moment may print a message the next recv prints again, but no
     /// sequence is ever missing and no line is cut.
