@@ -93,7 +93,8 @@ public enum EfficiencyRoles {
                     r0 = ResourceSnapshot.take(who)
                     w0 = sleeps()
                 }
-                if view.type == .control, let bytes = view.contiguousBytes, let mark = bytes.first {
+                // Markless, every message is data (the load generator cycles through every type).
+                if markless == nil, view.type == .control, let bytes = view.contiguousBytes, let mark = bytes.first {
                     if mark == startMark {
                         started = true
                         r0 = ResourceSnapshot.take(who)
