@@ -34,6 +34,7 @@ extern "C" {
 #define ARCHANGEL_VERDICT_ALLOW		0
 #define ARCHANGEL_VERDICT_DENY		1	/* exec: SIGKILL; packet: NF_DROP */
 #define ARCHANGEL_VERDICT_KILL		2	/* SIGKILL the task */
+#define ARCHANGEL_VERDICT_NONE		0xff	/* records: no verdict applied (yet) */
 
 #define ARCHANGEL_SENSOR_COMM_LEN	16
 #define ARCHANGEL_SENSOR_PATH_LEN	256
@@ -51,18 +52,22 @@ struct archangel_sensor_event {
 	__u64 reserved;		/* must be zero */
 } __attribute__((packed));
 
-/* EXEC: sched_process_exec. */
+/* EXEC: sched_process_exec. ev.flags: */
+#define ARCHANGEL_EXEC_F_TRUNCATED	(1U << 0)	/* filename cut at PATH_LEN - 1 bytes */
+#define ARCHANGEL_EXEC_F_CACHED		(1U << 1)	/* verdict came from the cache */
+#define ARCHANGEL_EXEC_F_HELD		(1U << 2)	/* hold: the task is stopped until the verdict */
 struct archangel_sensor_exec {
 	struct archangel_sensor_event ev;
 	__u32 ppid;		/* parent's tgid */
 	__u32 filename_len;	/* bytes of filename used, < PATH_LEN */
-	__u8  verdict;		/* cached verdict applied, 0xff: none */
+	__u8  verdict;		/* verdict applied at exec, 0xff: none (yet) */
 	__u8  pad[7];		/* must be zero */
 	char  comm[ARCHANGEL_SENSOR_COMM_LEN];		/* new comm, NUL-padded */
 	char  filename[ARCHANGEL_SENSOR_PATH_LEN];	/* NUL-terminated */
 } __attribute__((packed));
 
-/* EXIT: sched_process_exit. */
+/* EXIT: sched_process_exit, for every thread. ev.flags: */
+#define ARCHANGEL_EXIT_F_GROUP_DEAD	(1U << 0)	/* the last thread: the process is gone */
 struct archangel_sensor_exit {
 	struct archangel_sensor_event ev;
 	__u32 exit_code;	/* task->exit_code */
@@ -85,12 +90,15 @@ struct archangel_sensor_syscall {
 /* NET: netfilter LOCAL_IN / LOCAL_OUT. Addresses in network byte order. */
 #define ARCHANGEL_NET_IN		0
 #define ARCHANGEL_NET_OUT		1
+/* ev.flags of NET records */
+#define ARCHANGEL_NET_F_NEW_FLOW	(1U << 0)	/* the first packet of its flow */
+#define ARCHANGEL_NET_F_CACHED		(1U << 1)	/* verdict came from the cache */
 struct archangel_sensor_net {
 	struct archangel_sensor_event ev;
 	__u8  family;		/* 4 or 6 */
 	__u8  direction;	/* ARCHANGEL_NET_IN / _OUT */
 	__u8  protocol;		/* IPPROTO_* */
-	__u8  verdict;		/* cached verdict applied, 0xff: none */
+	__u8  verdict;		/* verdict applied to the packet, 0xff: none */
 	__u16 sport;		/* host byte order */
 	__u16 dport;		/* host byte order */
 	__u32 length;		/* IP packet bytes */
