@@ -30,7 +30,7 @@ struct sn_centry {
 };
 
 struct sn_cset {
-	spinlock_t lock;
+	spinlock_t lock;	/* the set's entries */
 	struct sn_centry e[SN_CACHE_WAYS];
 };
 

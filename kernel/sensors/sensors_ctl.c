@@ -20,6 +20,7 @@
 #include "archangel_comm.h"
 #include "sensors.h"
 
+/* Attach/detach, configuration and probe registration (sensors.h). */
 DEFINE_MUTEX(sn_cfg_mutex);
 u32 sn_channel = SN_NO_CHANNEL;
 struct archangel_sensors_config sn_cfg[ARCHANGEL_SENSORS_COUNT];

@@ -25,7 +25,7 @@ struct sn_flow {
 };
 
 struct sn_fset {
-	spinlock_t lock;
+	spinlock_t lock;	/* the set's flows */
 	struct sn_flow e[SN_FLOW_WAYS];
 };
 

@@ -26,7 +26,7 @@
 #include "sensors.h"
 
 #define SN_FAULT_SET_BITS	4
-#define SN_FAULT_SETS		(1U << SN_FAULT_SET_BITS)
+#define SN_FAULT_SETS		BIT(SN_FAULT_SET_BITS)
 #define SN_FAULT_WAYS		4
 #define SN_FAULT_SLOTS		(SN_FAULT_SETS * SN_FAULT_WAYS)
 
@@ -39,7 +39,7 @@ struct sn_fault {
 };
 
 struct sn_fault_cpu {
-	spinlock_t lock;
+	spinlock_t lock;	/* the probe of this CPU vs the flusher */
 	struct sn_fault e[SN_FAULT_SLOTS];
 };
 
