@@ -24,13 +24,21 @@ static volatile int stop;
 static volatile int answer;	/* the drain thread answers AI_REQUESTs with allow */
 static volatile __u64 received, lost, requests;
 
-static __u64 now_ns(void)
+static __u64 clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
+
+static __u64 now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+/* The drain thread's CPU time, read by itself after each batch. */
+static volatile __u64 drain_cpu_ns;
 
 static void *drain(void *arg)
 {
@@ -40,7 +48,9 @@ static void *drain(void *arg)
 	while (!stop) {
 		if (!su_next(&ch, &r, 20))
 			continue;
-		received++;
+		/* Read now and then: the clock costs a system call. */
+		if (!(++received & 255))
+			drain_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 		if (r.ev->kind == ARCHANGEL_SENSOR_LOST)
 			lost += ((const struct archangel_sensor_lost *)r.ev)->count;
 		if (r.type == ARCHANGEL_MSG_AI_REQUEST) {
@@ -52,11 +62,15 @@ static void *drain(void *arg)
 	return NULL;
 }
 
-/* Runs @children processes of n getppid each; the mean ns per call. */
-static double getppid_ns(long n, int children)
+/*
+ * Runs @children processes of n getppid each; the mean wall ns per call,
+ * and in *@cpu the mean CPU time per call of the callers themselves
+ * (their system calls and the probes they run, not the engine's work).
+ */
+static double getppid_ns(long n, int children, double *cpu)
 {
 	int fds[2], i, status;
-	double sum = 0, v;
+	double sum = 0, csum = 0, v[2];
 	pid_t pids[4];
 
 	CHECK(!pipe(fds), "pipe");
@@ -64,21 +78,25 @@ static double getppid_ns(long n, int children)
 		pids[i] = fork();
 		CHECK(pids[i] >= 0, "fork");
 		if (!pids[i]) {
-			__u64 t0 = now_ns();
+			__u64 t0 = now_ns(), c0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 			long j;
 
 			for (j = 0; j < n; j++)
 				syscall(SYS_getppid);
-			v = (double)(now_ns() - t0) / n;
-			if (write(fds[1], &v, sizeof(v)) != sizeof(v))
+			v[0] = (double)(now_ns() - t0) / n;
+			v[1] = (double)(clock_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / n;
+			if (write(fds[1], v, sizeof(v)) != sizeof(v))
 				_exit(1);
 			_exit(0);
 		}
 	}
 	for (i = 0; i < children; i++) {
-		CHECK(read(fds[0], &v, sizeof(v)) == sizeof(v), "child result");
-		sum += v;
+		CHECK(read(fds[0], v, sizeof(v)) == sizeof(v), "child result");
+		sum += v[0];
+		csum += v[1];
 	}
+	if (cpu)
+		*cpu = csum / children;
 	for (i = 0; i < children; i++) {
 		waitpid(pids[i], &status, 0);
 		CHECK(WIFEXITED(status) && !WEXITSTATUS(status), "child status %#x", status);
@@ -113,16 +131,20 @@ static void syscall_sensor(int on, int with_getppid)
 			    ARCHANGEL_POLICY_OBSERVE, 0, 0, bits));
 }
 
-static void report_stream(const char *name, long n, int children, double base)
+static void report_stream(const char *name, long n, int children, double base, double cbase)
 {
 	const struct archangel_sensors_kind_stats *k;
 	struct archangel_sensors_stats s0, s1;
-	__u64 r0 = received, t0, obs, sent, dropped;
-	double ns;
+	__u64 r0, t0, obs, sent, dropped, d0, dr0;
+	double ns, cpu;
 
+	usleep(100000);	/* the drain thread idle, drain_cpu_ns current */
+	r0 = received;
+	d0 = drain_cpu_ns;
+	dr0 = r0 & ~255ULL;
 	su_stats(sfd, &s0);
 	t0 = now_ns();
-	ns = getppid_ns(n, children);
+	ns = getppid_ns(n, children, &cpu);
 	t0 = now_ns() - t0;
 	usleep(300000);
 	su_stats(sfd, &s1);
@@ -130,8 +152,11 @@ static void report_stream(const char *name, long n, int children, double base)
 	obs = k->observed - s0.kinds[ARCHANGEL_SENSOR_SYSCALL].observed;
 	sent = k->sent - s0.kinds[ARCHANGEL_SENSOR_SYSCALL].sent;
 	dropped = k->dropped - s0.kinds[ARCHANGEL_SENSOR_SYSCALL].dropped;
-	printf("BENCH case=%s calls=%ld children=%d ns_per_call=%.1f extra_ns=%.1f ratio=%.3f observed=%llu sent=%llu dropped=%llu delivered=%llu events_per_s=%.0f drop_pct=%.2f\n",
-	       name, n, children, ns, ns - base, ns / base, (unsigned long long)obs,
+	printf("BENCH case=%s calls=%ld children=%d ns_per_call=%.1f extra_ns=%.1f ratio=%.3f cpu_per_call=%.1f extra_cpu=%.1f cpu_ratio=%.3f engine_cpu_per_event=%.1f observed=%llu sent=%llu dropped=%llu delivered=%llu events_per_s=%.0f drop_pct=%.2f\n",
+	       name, n, children, ns, ns - base, ns / base, cpu, cpu - cbase, cpu / cbase,
+	       (received & ~255ULL) > dr0 ?
+	       (double)(drain_cpu_ns - d0) / (double)((received & ~255ULL) - dr0) : 0.0,
+	       (unsigned long long)obs,
 	       (unsigned long long)sent, (unsigned long long)dropped,
 	       (unsigned long long)(received - r0), (double)sent * 1e9 / (double)t0,
 	       obs ? 100.0 * (double)dropped / (double)obs : 0.0);
@@ -144,7 +169,7 @@ int main(int argc, char **argv)
 	long n = argc > 1 ? atol(argv[1]) : 200000;
 	int execs = argc > 2 ? atoi(argv[2]) : 50;
 	int cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	double off, filt, e_off, e_cache, e_rtt;
+	double off, filt, coff, cfilt, e_off, e_cache, e_rtt;
 	struct archangel_sensors_stats st;
 	pthread_t th;
 
@@ -157,17 +182,17 @@ int main(int argc, char **argv)
 	EXPECT_OK(su_attach(sfd, ch.id));
 	CHECK(!pthread_create(&th, NULL, drain, NULL), "pthread_create");
 
-	getppid_ns(n / 10, 1);	/* warm up */
-	off = getppid_ns(n, 1);
-	printf("BENCH case=off calls=%ld ns_per_call=%.1f\n", n, off);
+	getppid_ns(n / 10, 1, NULL);	/* warm up */
+	off = getppid_ns(n, 1, &coff);
+	printf("BENCH case=off calls=%ld ns_per_call=%.1f cpu_per_call=%.1f\n", n, off, coff);
 	syscall_sensor(1, 0);
-	filt = getppid_ns(n, 1);
-	printf("BENCH case=filtered calls=%ld ns_per_call=%.1f extra_ns=%.1f ratio=%.3f\n", n, filt,
-	       filt - off, filt / off);
+	filt = getppid_ns(n, 1, &cfilt);
+	printf("BENCH case=filtered calls=%ld ns_per_call=%.1f extra_ns=%.1f ratio=%.3f cpu_per_call=%.1f extra_cpu=%.1f cpu_ratio=%.3f\n",
+	       n, filt, filt - off, filt / off, cfilt, cfilt - coff, cfilt / coff);
 	syscall_sensor(1, 1);
-	report_stream("streamed", n, 1, off);
+	report_stream("streamed", n, 1, off, coff);
 	if (cpus > 1)
-		report_stream("streamed2", n, 2, off);
+		report_stream("streamed2", n, 2, off, coff);
 	syscall_sensor(0, 0);
 
 	e_off = exec_ns(execs);
