@@ -163,6 +163,7 @@ struct ach_block {
 struct ach_coalescer {
 	u64 tat;		/* theoretical time of the next signal, 0: none yet */
 	u64 pending_until;	/* when the trailing edge fires, 0: none pending */
+	u64 paced_due;		/* earliest signal of a paced poll, 0: at once */
 };
 
 struct ach_tx {

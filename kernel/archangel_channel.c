@@ -328,7 +328,7 @@ static void ach_channel_setup_sides(struct ach_channel *ch)
 static void ach_wait_defaults(struct archangel_wait_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->flags = ARCHANGEL_WAIT_ADAPTIVE;
+	cfg->flags = ARCHANGEL_WAIT_ADAPTIVE | ARCHANGEL_WAIT_PACED_POLLS;
 	cfg->max_delay_ns = ARCHANGEL_WAIT_BALANCED_DELAY_NS;
 	cfg->spin_ns = ARCHANGEL_WAIT_BALANCED_SPIN_NS;
 }
@@ -475,11 +475,14 @@ void ach_channel_wake_all(struct ach_channel *ch)
  * known flags, zero reserved fields, spin_ns at most
  * ARCHANGEL_WAIT_SPIN_MAX_NS, and with ARCHANGEL_WAIT_ADAPTIVE a window
  * in [ARCHANGEL_WAIT_DELAY_MIN_NS, ARCHANGEL_WAIT_DELAY_MAX_NS]. Without
- * it max_delay_ns is ignored. 0 or -EINVAL.
+ * it max_delay_ns is ignored and ARCHANGEL_WAIT_PACED_POLLS refused. 0 or
+ * -EINVAL.
  */
 int ach_wait_check(const struct archangel_wait_config *cfg)
 {
 	if ((cfg->flags & ~ARCHANGEL_WAIT_FLAGS_ALL) ||
+	    ((cfg->flags & ARCHANGEL_WAIT_PACED_POLLS) &&
+	     !(cfg->flags & ARCHANGEL_WAIT_ADAPTIVE)) ||
 	    cfg->reserved[0] || cfg->reserved[1] ||
 	    cfg->spin_ns > ARCHANGEL_WAIT_SPIN_MAX_NS)
 		return -EINVAL;

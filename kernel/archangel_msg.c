@@ -210,6 +210,7 @@ static bool ach_lanes_past_batch(struct ach_channel *ch)
 static void ach_co_signalled(struct ach_coalescer *co, u64 w, u64 now)
 {
 	co->tat = max(co->tat, now) + (w - w / 10);
+	co->paced_due = now + (w - w / 20);
 }
 
 /*
@@ -280,6 +281,23 @@ static unsigned long ach_publish_locked(struct ach_channel *ch, u32 sflags)
 	w = READ_ONCE(ch->wait.max_delay_ns);
 	nword = READ_ONCE(*nl->w.kneed_wakeup);
 	blocking = ach_need_is_new(nword, nl->last_woken);
+	if (blocking && !urgent && adaptive) {
+		eword = READ_ONCE(*el->w.kneed_wakeup);
+		if (!(eword & ARCHANGEL_RING_NEED_WAKEUP)) {
+			/*
+			 * Only the normal lane armed: a paced poll, whose
+			 * receiver looks again by itself within its window.
+			 * The leading edge only, at most one per 19/20 of a
+			 * window (WakeCoalescer.pacedLeadingEdge); no timer.
+			 */
+			now = ktime_get_ns();
+			if (now < tx->co.paced_due && !ach_lanes_past_batch(ch))
+				goto suppressed;
+			nl->last_woken = nword;
+			ach_co_signalled(&tx->co, w, now);
+			goto signal;
+		}
+	}
 	full = !blocking && !urgent && adaptive && ach_lanes_past_batch(ch);
 	if (!blocking && !urgent && !full && adaptive)
 		goto suppressed;

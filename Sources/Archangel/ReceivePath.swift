@@ -81,6 +81,13 @@ final class ReceivePath: @unchecked Sendable {
             }
             let remaining = deadline.map { $0 > now ? $0 - now : 0 }
             switch action {
+            case .poll(let window) where policy.pacedPolls:
+                lowerTimerSlack(for: window)
+                if try link.guarding({ () throws(ChannelError) in try receiver.prepareToPacedPoll() }) {
+                    defer { receiver.finishSleep() }
+                    guard link.isOpen else { throw link.closedError }
+                    _ = try dataReady.wait(timeout: .nanoseconds(Int64(min(window, remaining ?? .max))))
+                }
             case .poll(let window):
                 lowerTimerSlack(for: window)
                 if try link.guarding({ () throws(ChannelError) in try receiver.prepareToPoll() }) {

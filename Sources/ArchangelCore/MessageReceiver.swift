@@ -225,13 +225,22 @@ public final class MessageReceiver: @unchecked Sendable {
         try announce(normalLane: false)
     }
 
+    /// Announces a paced poll, then re-checks both lanes: arms the normal
+    /// lane's need-wakeup word only, which tells the sender "I look again by
+    /// myself within my window; wake me at most once per window, at the
+    /// first message due" (docs/efficiency.md, "Paced polls"). Then sleep
+    /// for one window and `finishSleep()`.
+    public func prepareToPacedPoll() throws(ChannelError) -> Bool {
+        try announce(normalLane: true, expressLane: false)
+    }
+
     /// Arms the express lane's need-wakeup word (and the normal lane's for a
     /// blocking sleep), fences, and re-checks both lanes; counts the sleep.
-    private func announce(normalLane: Bool) throws(ChannelError) -> Bool {
+    private func announce(normalLane: Bool, expressLane: Bool = true) throws(ChannelError) -> Bool {
         let s = state
         if s.pointee.failed { throw error ?? .closed }
         releaseConsumed()
-        s.pointee.express.setNeedWakeup()
+        if expressLane { s.pointee.express.setNeedWakeup() }
         if normalLane { s.pointee.normal.setNeedWakeup() }
         // (F) pairs with (E): our flags are visible before we re-read the producer indices.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
@@ -243,7 +252,7 @@ public final class MessageReceiver: @unchecked Sendable {
                 return false
             }
         } catch { throw fail(error) }
-        counters.add(normalLane ? .waits : .timedWaits)
+        counters.add(normalLane && expressLane ? .waits : .timedWaits)
         return true
     }
 

@@ -293,6 +293,20 @@ public final class MessageSender: @unchecked Sendable {
         // batch, so that a long window never fills the ring (the stale cached
         // consumer index overestimates the fill, so this reads the consumer's
         // line only when a lane may really be that full).
+        if blocking && !urgent && waitPolicy.adaptive {
+            // Only the normal lane armed: a paced poll, whose receiver looks
+            // again by itself within its window. The leading edge only.
+            let expressWord = s.pointee.express.needWakeupWord()
+            if expressWord & NeedFlag.bit == 0 {
+                if s.pointee.coalescer.pacedLeadingEdge(now: archangel_monotonic_ns(), laneFull: lanesPastWakeBatch()) {
+                    s.pointee.normal.lastWoken = normalWord
+                    signalReceiver()
+                } else {
+                    counters.add(.notificationsSuppressed)
+                }
+                return
+            }
+        }
         let full = !blocking && !urgent && waitPolicy.adaptive && lanesPastWakeBatch()
         if !blocking && !urgent && !full && waitPolicy.adaptive {
             counters.add(.notificationsSuppressed)

@@ -34,13 +34,29 @@ public struct WaitPolicy: Sendable, Equatable, CustomStringConvertible {
     /// wave-1 behaviour: spin `spin`, then sleep; signal every sleep at once.
     public var adaptive: Bool
 
+    /// How an adaptive receiver polls while messages stream (docs/efficiency.md,
+    /// "Paced polls"). True (`.balanced`): it sleeps one window at a time with
+    /// the normal lane's need-wakeup armed, and the sender wakes it at the
+    /// first message due, at most once per window, so that it is woken by an
+    /// eventfd (about 8-14 µs of CPU here) rather than by its timer (about 28
+    /// µs); the sender pays one eventfd write per window. False: the receiver
+    /// polls on its own timer with only the express lane armed, and the
+    /// sender makes no system call at all while it polls.
+    ///
+    /// Measured here (docs/efficiency.md, "Paced polls"): with a 1 ms window
+    /// paced polls cut the receiver's CPU by a third at 10k and 100k msgs/s;
+    /// with 100 µs they cost more (the signals outnumber the timer's polls)
+    /// and with 10 ms they change nothing, so only `.balanced` uses them.
+    public var pacedPolls: Bool
+
     /// Creates a policy from its knobs.
     public init(maxDeliveryDelay: Duration = .milliseconds(1), spin: Duration = .microseconds(10),
-                wakeBatch: Int = 0, adaptive: Bool = true) {
+                wakeBatch: Int = 0, adaptive: Bool = true, pacedPolls: Bool = false) {
         self.maxDeliveryDelay = maxDeliveryDelay
         self.spin = spin
         self.wakeBatch = wakeBatch
         self.adaptive = adaptive
+        self.pacedPolls = pacedPolls
     }
 
     /// Creates a spin-then-sleep policy (not adaptive), as wave 1 had.
@@ -50,7 +66,8 @@ public struct WaitPolicy: Sendable, Equatable, CustomStringConvertible {
 
     /// The default: `W` = 1 ms, about 1% of a core from 1k to 100k msgs/s.
     public static let balanced = WaitPolicy(maxDeliveryDelay: .nanoseconds(Int64(ARCHANGEL_WAIT_BALANCED_DELAY_NS)),
-                                            spin: .nanoseconds(Int64(ARCHANGEL_WAIT_BALANCED_SPIN_NS)))
+                                            spin: .nanoseconds(Int64(ARCHANGEL_WAIT_BALANCED_SPIN_NS)),
+                                            pacedPolls: true)
     /// `W` = 100 µs: p99 about 100 µs for a few % of a core at 100k msgs/s.
     public static let responsive = WaitPolicy(maxDeliveryDelay: .nanoseconds(Int64(ARCHANGEL_WAIT_RESPONSIVE_DELAY_NS)),
                                               spin: .nanoseconds(Int64(ARCHANGEL_WAIT_RESPONSIVE_SPIN_NS)))
@@ -71,8 +88,17 @@ public struct WaitPolicy: Sendable, Equatable, CustomStringConvertible {
 
     /// The preset called `name` (`balanced`, `responsive`, `efficient`,
     /// `lowLatency`; also `low-latency`), or nil.
+    ///
+    /// An adaptive preset's name may end in `-paced` or `-timed` to choose
+    /// how it polls (`pacedPolls` true or false), for comparisons such as
+    /// `archangel bench --suite efficiency --presets balanced-paced,balanced-timed`.
     public static func named(_ name: String) -> WaitPolicy? {
-        switch name.lowercased() {
+        for (suffix, paced) in [("-paced", true), ("-timed", false)] where name.lowercased().hasSuffix(suffix) {
+            guard var policy = named(String(name.dropLast(suffix.count))), policy.adaptive else { return nil }
+            policy.pacedPolls = paced
+            return policy
+        }
+        return switch name.lowercased() {
         case "balanced": .balanced
         case "responsive": .responsive
         case "efficient": .efficient

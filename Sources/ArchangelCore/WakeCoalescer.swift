@@ -91,5 +91,24 @@ public struct WakeCoalescer: Sendable {
     /// Records a signal sent at `now` (the leading edge, or an urgent message).
     public mutating func signalled(at now: UInt64) {
         tat = max(tat, now) &+ interval
+        pacedDue = now &+ pacedSpacing
+    }
+
+    /// The earliest time a paced poll may be signalled again (0: at once).
+    public private(set) var pacedDue: UInt64 = 0
+    /// How far apart paced-poll signals are: 19/20 of a window, so that a
+    /// steady source's signal lands before the receiver's own timeout (one
+    /// window after it went back to sleep) and the receiver wakes once per
+    /// window, by the signal; at most 21 signals per 20 windows.
+    public var pacedSpacing: UInt64 { window - window / 20 }
+
+    /// Decides about a publication that found the receiver in a paced poll
+    /// (docs/efficiency.md, "Paced polls"): the leading edge only, at most
+    /// one signal per `pacedSpacing`; no trailing edge, since the receiver's
+    /// own timeout (one window) bounds the delay. True: signal now.
+    public mutating func pacedLeadingEdge(now: UInt64, laneFull: Bool) -> Bool {
+        guard laneFull || now >= pacedDue else { return false }
+        signalled(at: now)
+        return true
     }
 }

@@ -191,7 +191,7 @@ public final class KernelDevice: @unchecked Sendable {
     /// - Throws: `invalidConfiguration` when the module refuses a value (EINVAL).
     public func setWait(_ policy: WaitPolicy) throws(ChannelError) {
         var req = archangel_wait_config()
-        req.flags = policy.adaptive ? ARCHANGEL_WAIT_ADAPTIVE : 0
+        req.flags = policy.adaptive ? ARCHANGEL_WAIT_ADAPTIVE | (policy.pacedPolls ? ARCHANGEL_WAIT_PACED_POLLS : 0) : 0
         req.wake_batch = UInt32(clamping: policy.wakeBatch)
         req.max_delay_ns = policy.adaptive ? policy.windowNanoseconds : 0
         req.spin_ns = policy.spinNanoseconds
@@ -209,7 +209,8 @@ public final class KernelDevice: @unchecked Sendable {
         }
         return WaitPolicy(maxDeliveryDelay: .nanoseconds(Int64(clamping: req.max_delay_ns)),
                           spin: .nanoseconds(Int64(clamping: req.spin_ns)), wakeBatch: Int(req.wake_batch),
-                          adaptive: req.flags & ARCHANGEL_WAIT_ADAPTIVE != 0)
+                          adaptive: req.flags & ARCHANGEL_WAIT_ADAPTIVE != 0,
+                          pacedPolls: req.flags & ARCHANGEL_WAIT_PACED_POLLS != 0)
     }
 
     /// What `notify` wakes in the kernel.

@@ -178,6 +178,46 @@ import Testing
         #expect(channel.receiver.counters.load(.timedWaits) == 2)
     }
 
+    @Test func aPacedPollIsSignalledAtItsLeadingEdgeOnlyAtMostOncePerSpacing() throws {
+        let notifier = CountingNotifier()
+        // A one-second window: the second sleep below comes long before the spacing allows a signal.
+        let channel = try TestChannel(.small, senderNotifier: notifier,
+                                      waitPolicy: WaitPolicy(maxDeliveryDelay: .seconds(1), pacedPolls: true))
+        let counters = channel.sender.counters
+        #expect(try channel.receiver.prepareToPacedPoll())
+        #expect(channel.load32(channel.ring(.normal).needWakeup) & 1 == 1)
+        #expect(channel.load32(channel.ring(.express).needWakeup) & 1 == 0)
+        try channel.send(count: 8, seed: 1)
+        #expect(notifier.count == 1 && notifier.scheduled == 0, "the leading edge, no timer")
+        // The same poll is covered: no second signal.
+        try channel.send(count: 8, seed: 2)
+        #expect(notifier.count == 1)
+        channel.receiver.finishSleep()
+        _ = try channel.drain()
+        // A new paced poll within the spacing: suppressed, and no trailing edge
+        // (the receiver's own timeout, one window, bounds the delay).
+        #expect(try channel.receiver.prepareToPacedPoll())
+        try channel.send(count: 8, seed: 3)
+        #expect(notifier.count == 1 && notifier.scheduled == 0)
+        #expect(counters.load(.notificationsSuppressed) >= 2)
+        // An urgent message still wakes it at once.
+        try channel.send(count: 8, seed: 4, options: .urgent)
+        #expect(notifier.count == 2)
+        #expect(channel.receiver.counters.load(.timedWaits) == 2)
+        #expect(channel.receiver.counters.load(.waits) == 0)
+    }
+
+    @Test func thePacedSpacingIsNineteenTwentiethsOfAWindow() {
+        var coalescer = WakeCoalescer(window: 1_000_000)
+        var decisions: [Bool] = []
+        for (now, full) in [(5_000_000, false), (5_949_999, false), (5_949_999, true),
+                            (5_949_999 + 949_999, false), (5_949_999 + 950_000, false)] as [(UInt64, Bool)] {
+            decisions.append(coalescer.pacedLeadingEdge(now: now, laneFull: full))
+        }
+        // Signal, too early, a full lane signals at once, too early after that, due.
+        #expect(decisions == [true, false, true, false, true])
+    }
+
     @Test func aLowLatencySenderSignalsEveryArmedWordAtOnce() throws {
         let notifier = CountingNotifier()
         let channel = try TestChannel(.small, senderNotifier: notifier, waitPolicy: .lowLatency)
@@ -198,6 +238,10 @@ import Testing
             try policy.validate()
         }
         #expect(WaitPolicy.named("fast") == nil)
+        #expect(WaitPolicy.balanced.pacedPolls && !WaitPolicy.responsive.pacedPolls && !WaitPolicy.efficient.pacedPolls)
+        #expect(WaitPolicy.named("balanced-timed")?.pacedPolls == false)
+        #expect(WaitPolicy.named("efficient-paced")?.pacedPolls == true)
+        #expect(WaitPolicy.named("lowLatency-paced") == nil, "spin-then-sleep does not poll")
         #expect(throws: ChannelError.self) { try WaitPolicy(maxDeliveryDelay: .nanoseconds(10)).validate() }
     }
 }

@@ -172,7 +172,7 @@ struct OperatorCLITests {
     func killedReceiversLoseNothing() throws {
         let host = try TestHost()
         // A paced sender streams while receivers come and go, so kills land mid-stream.
-        let total = 3_000
+        let total = 6_000
         let sender = try ChildProcess(executable: archangelExecutable, arguments: [
             "send", "--socket", host.socket, "--count", "\(total)", "--rate", "3000", "--size", "8", "--timeout", "30"])
         var seen: [Int: Int] = [:]
@@ -182,7 +182,7 @@ struct OperatorCLITests {
             let child = try ChildProcess(executable: archangelExecutable, arguments: [
                 "recv", "--socket", host.socket, "--json", "--timeout", "2"])
             let collector = try OutputCollector(child)
-            usleep(UInt32.random(in: 5_000...60_000, using: &generator))
+            usleep(UInt32.random(in: 20_000...120_000, using: &generator))  // past start-up, often mid-stream
             child.signal(SIGKILL)
             _ = child.wait()
             kills += 1

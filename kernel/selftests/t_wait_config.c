@@ -7,7 +7,7 @@
  *     a non-zero reserved field, an adaptive window outside
  *     [ARCHANGEL_WAIT_DELAY_MIN_NS, ARCHANGEL_WAIT_DELAY_MAX_NS], a spin
  *     budget above ARCHANGEL_WAIT_SPIN_MAX_NS. Without ADAPTIVE the window
- *     is not checked.
+ *     is not checked; PACED_POLLS without ADAPTIVE is refused.
  *  4. An unbound file gets -ENOTCONN.
  *  5. LOADGEN PACED: interval_ns checked (0 with PACED, non-zero without,
  *     above the maximum, PACED with another mode: -EINVAL); a paced run
@@ -60,6 +60,7 @@ static int loadgen_paced(int fd, __u32 id, __u32 mode, __u32 flags, __u64 interv
 int main(void)
 {
 	const __u32 A = ARCHANGEL_WAIT_ADAPTIVE;
+	const __u32 P = ARCHANGEL_WAIT_PACED_POLLS;
 	struct archangel_loadgen_req req;
 	struct archangel_wait_config c;
 	struct au_channel ch;
@@ -73,16 +74,17 @@ int main(void)
 	CHECK(!err, "channel: %s", strerror(-err));
 
 	/* 1, 2 */
-	expect_wait(ch.fd, A, ARCHANGEL_WAIT_BALANCED_DELAY_NS, ARCHANGEL_WAIT_BALANCED_SPIN_NS, 0);
+	expect_wait(ch.fd, A | P, ARCHANGEL_WAIT_BALANCED_DELAY_NS, ARCHANGEL_WAIT_BALANCED_SPIN_NS, 0);
 	set_ok(ch.fd, A, ARCHANGEL_WAIT_RESPONSIVE_DELAY_NS, ARCHANGEL_WAIT_RESPONSIVE_SPIN_NS, 0);
 	set_ok(ch.fd, A, ARCHANGEL_WAIT_EFFICIENT_DELAY_NS, ARCHANGEL_WAIT_EFFICIENT_SPIN_NS, 0);
 	set_ok(ch.fd, 0, 0, ARCHANGEL_WAIT_LOW_LATENCY_SPIN_NS, 0);
 	set_ok(ch.fd, A, ARCHANGEL_WAIT_DELAY_MIN_NS, 0, 4096);
 	set_ok(ch.fd, A, ARCHANGEL_WAIT_DELAY_MAX_NS, ARCHANGEL_WAIT_SPIN_MAX_NS, 0xffffffffU);
-	set_ok(ch.fd, A, ARCHANGEL_WAIT_BALANCED_DELAY_NS, ARCHANGEL_WAIT_BALANCED_SPIN_NS, 0);
+	set_ok(ch.fd, A | P, ARCHANGEL_WAIT_BALANCED_DELAY_NS, ARCHANGEL_WAIT_BALANCED_SPIN_NS, 0);
 
 	/* 3 */
-	set_bad(ch.fd, (struct archangel_wait_config){ .flags = A | 2, .max_delay_ns = 1000000 });
+	set_bad(ch.fd, (struct archangel_wait_config){ .flags = A | 4, .max_delay_ns = 1000000 });
+	set_bad(ch.fd, (struct archangel_wait_config){ .flags = P, .max_delay_ns = 1000000 });
 	set_bad(ch.fd, (struct archangel_wait_config){ .flags = 1U << 31 });
 	set_bad(ch.fd, (struct archangel_wait_config){ .flags = A, .max_delay_ns = 1000000,
 						      .reserved = { 1, 0 } });
@@ -96,7 +98,7 @@ int main(void)
 	set_bad(ch.fd, (struct archangel_wait_config){ .flags = A, .max_delay_ns = 1000000,
 						      .spin_ns = ARCHANGEL_WAIT_SPIN_MAX_NS + 1 });
 	set_bad(ch.fd, (struct archangel_wait_config){ .spin_ns = ARCHANGEL_WAIT_SPIN_MAX_NS + 1 });
-	expect_wait(ch.fd, A, ARCHANGEL_WAIT_BALANCED_DELAY_NS, ARCHANGEL_WAIT_BALANCED_SPIN_NS, 0);
+	expect_wait(ch.fd, A | P, ARCHANGEL_WAIT_BALANCED_DELAY_NS, ARCHANGEL_WAIT_BALANCED_SPIN_NS, 0);
 	/* Without ADAPTIVE the window is ignored, not checked. */
 	set_ok(ch.fd, 0, 5, 0, 0);
 	set_ok(ch.fd, A, ARCHANGEL_WAIT_BALANCED_DELAY_NS, ARCHANGEL_WAIT_BALANCED_SPIN_NS, 0);

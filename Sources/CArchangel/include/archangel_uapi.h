@@ -140,14 +140,20 @@ struct archangel_pool_desc {
 /*
  * need_wakeup word, written by the consumer: it is about to sleep.
  *
- * With ARCHANGEL_FEATURE_TIMED_POLL a consumer sleeps in one of two ways,
+ * With ARCHANGEL_FEATURE_TIMED_POLL a consumer sleeps in one of three ways,
  * and says which by the lanes it arms (docs/efficiency.md):
  *   blocking     both lanes' words armed: wake me for any message;
  *   timed poll   only the express lane's word armed: I look again by myself
  *                within my window, wake me only for an urgent message
- *                (ARCHANGEL_SEND_URGENT, or priority CRITICAL).
+ *                (ARCHANGEL_SEND_URGENT, or priority CRITICAL);
+ *   paced poll   only the normal lane's word armed: I look again by myself
+ *                within my window, and you may wake me for the first message
+ *                due, at most once per 19/20 of a window (the leading edge
+ *                only: no trailing edge is needed), and for an urgent one.
  * A producer therefore signals a non-urgent publication (either lane) only
  * when the normal lane's word is armed, and an urgent one when either is.
+ * A producer that does not know paced polls treats one as blocking (with
+ * its coalescing): more wake-ups, never a lost one.
  */
 #define ARCHANGEL_RING_NEED_WAKEUP	(1U << 0)
 /* need_space word, written by the producer: it waits for room. */
@@ -480,7 +486,11 @@ struct archangel_loadgen_req {
  */
 #define ARCHANGEL_WAIT_ADAPTIVE		(1U << 0) /* timed polling, coalesced wake-ups,
 						   * adaptive spin; 0: spin then sleep */
-#define ARCHANGEL_WAIT_FLAGS_ALL	ARCHANGEL_WAIT_ADAPTIVE
+#define ARCHANGEL_WAIT_PACED_POLLS	(1U << 1) /* with ADAPTIVE: the user side's receivers
+						   * poll paced (need_wakeup word above); the
+						   * module records it, its own receivers keep
+						   * timed polls (docs/efficiency.md) */
+#define ARCHANGEL_WAIT_FLAGS_ALL	(ARCHANGEL_WAIT_ADAPTIVE | ARCHANGEL_WAIT_PACED_POLLS)
 
 /* The presets (flags, max_delay_ns, spin_ns); wake_batch 0 in each. */
 #define ARCHANGEL_WAIT_BALANCED_DELAY_NS	1000000ULL	/* 1 ms, the default */
