@@ -10,6 +10,8 @@
  *   streamed   getppid in the bitmap, every call sent to this program, which
  *              drains the channel in a thread (the engine);
  *   streamed2  the same from two children at once (producer lock contention);
+ *   batched1k, batched4k  streamed, attached with batch_bytes 1024 / 4096
+ *              (per-CPU batches; 4096 travels through the channel's pool);
  * then EXECS fork+exec+wait of /bin/true with the exec sensor off, with an
  * allow from the cache, and with an allow by round trip (hold, answered by
  * the draining thread). Prints one "BENCH key=value ..." line per case.
@@ -22,7 +24,7 @@ static struct au_channel ch;
 static int sfd;
 static volatile int stop;
 static volatile int answer;	/* the drain thread answers AI_REQUESTs with allow */
-static volatile __u64 received, lost, requests;
+static volatile __u64 received, messages, lost, requests;
 
 static __u64 clock_ns(clockid_t id)
 {
@@ -48,8 +50,9 @@ static void *drain(void *arg)
 	while (!stop) {
 		if (!su_next(&ch, &r, 20))
 			continue;
+		received += su_records(&r);
 		/* Read now and then: the clock costs a system call. */
-		if (!(++received & 255))
+		if (!(++messages & 255))
 			drain_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 		if (r.ev->kind == ARCHANGEL_SENSOR_LOST)
 			lost += ((const struct archangel_sensor_lost *)r.ev)->count;
@@ -135,13 +138,14 @@ static void report_stream(const char *name, long n, int children, double base, d
 {
 	const struct archangel_sensors_kind_stats *k;
 	struct archangel_sensors_stats s0, s1;
-	__u64 r0, t0, obs, sent, dropped, d0, dr0;
+	__u64 r0, m0, t0, obs, sent, dropped, d0, dr0;
 	double ns, cpu;
 
 	usleep(100000);	/* the drain thread idle, drain_cpu_ns current */
 	r0 = received;
 	d0 = drain_cpu_ns;
-	dr0 = r0 & ~255ULL;
+	dr0 = messages & ~255ULL;
+	m0 = messages;
 	su_stats(sfd, &s0);
 	t0 = now_ns();
 	ns = getppid_ns(n, children, &cpu);
@@ -154,8 +158,9 @@ static void report_stream(const char *name, long n, int children, double base, d
 	dropped = k->dropped - s0.kinds[ARCHANGEL_SENSOR_SYSCALL].dropped;
 	printf("BENCH case=%s calls=%ld children=%d ns_per_call=%.1f extra_ns=%.1f ratio=%.3f cpu_per_call=%.1f extra_cpu=%.1f cpu_ratio=%.3f engine_cpu_per_event=%.1f observed=%llu sent=%llu dropped=%llu delivered=%llu events_per_s=%.0f drop_pct=%.2f\n",
 	       name, n, children, ns, ns - base, ns / base, cpu, cpu - cbase, cpu / cbase,
-	       (received & ~255ULL) > dr0 ?
-	       (double)(drain_cpu_ns - d0) / (double)((received & ~255ULL) - dr0) : 0.0,
+	       (messages & ~255ULL) > dr0 ?
+	       (double)(drain_cpu_ns - d0) / (double)((messages & ~255ULL) - dr0) *
+	       (double)(messages - m0) / (double)(received - r0 + (received == r0)) : 0.0,
 	       (unsigned long long)obs,
 	       (unsigned long long)sent, (unsigned long long)dropped,
 	       (unsigned long long)(received - r0), (double)sent * 1e9 / (double)t0,
@@ -193,7 +198,20 @@ int main(int argc, char **argv)
 	report_stream("streamed", n, 1, off, coff);
 	if (cpus > 1)
 		report_stream("streamed2", n, 2, off, coff);
+	/* Per-CPU batches: inline (1 KiB) and through the pool (4 KiB). */
+	EXPECT_OK(su_detach(sfd));
+	EXPECT_OK(su_attach_batch(sfd, ch.id, 1024, 0));
+	syscall_sensor(1, 1);
+	report_stream("batched1k", n, 1, off, coff);
+	EXPECT_OK(su_detach(sfd));
+	EXPECT_OK(su_attach_batch(sfd, ch.id, 4096, 0));
+	syscall_sensor(1, 1);
+	report_stream("batched4k", n, 1, off, coff);
+	if (cpus > 1)
+		report_stream("batched4k2", n, 2, off, coff);
 	syscall_sensor(0, 0);
+	EXPECT_OK(su_detach(sfd));
+	EXPECT_OK(su_attach(sfd, ch.id));
 
 	e_off = exec_ns(execs);
 	printf("BENCH case=exec_off execs=%d ns_per_exec=%.0f\n", execs, e_off);

@@ -34,6 +34,13 @@ static inline int su_attach(int fd, __u32 id)
 	return su_ioctl(fd, ARCHANGEL_SENSORS_IOC_ATTACH, &a);
 }
 
+static inline int su_attach_batch(int fd, __u32 id, __u32 bytes, __u32 us)
+{
+	struct archangel_sensors_attach a = { .channel_id = id, .batch_bytes = bytes, .batch_us = us };
+
+	return su_ioctl(fd, ARCHANGEL_SENSORS_IOC_ATTACH, &a);
+}
+
 static inline int su_detach(int fd)
 {
 	return ioctl(fd, ARCHANGEL_SENSORS_IOC_DETACH) ? -errno : 0;
@@ -81,7 +88,7 @@ struct su_rec {
 	const struct archangel_sensor_event *ev;
 	__u32 ev_len;
 	union {
-		unsigned char buf[1024];
+		unsigned char buf[ARCHANGEL_SENSORS_BATCH_MAX];
 		__u64 align;
 	};
 };
@@ -114,6 +121,31 @@ static inline int su_next(struct au_channel *ch, struct su_rec *r, int timeout_m
 	CHECK(r->ev->version == ARCHANGEL_SENSOR_VERSION && !r->ev->reserved,
 	      "record version %u reserved %llu", r->ev->version, (unsigned long long)r->ev->reserved);
 	return 1;
+}
+
+/*
+ * The records of a plain event payload (one, or a batch back to back):
+ * their number, or fails on a record that does not fit or has no size.
+ */
+static inline unsigned int su_records(const struct su_rec *r)
+{
+	const unsigned char *p = (const void *)r->ev, *end = p + r->ev_len;
+	unsigned int n = 0;
+
+	if (r->req)
+		return 1;
+	while (p < end) {
+		const struct archangel_sensor_event *ev = (const void *)p;
+		__u32 size;
+
+		CHECK(end - p >= (long)sizeof(*ev), "a partial record in a batch");
+		size = ARCHANGEL_SENSOR_RECORD_SIZE(ev->kind);
+		CHECK(size && end - p >= (long)size && ev->version == ARCHANGEL_SENSOR_VERSION,
+		      "record kind %u of %u bytes with %ld left", ev->kind, size, (long)(end - p));
+		p += size;
+		n++;
+	}
+	return n;
 }
 
 /*

@@ -7,7 +7,10 @@
  *     intervals, and each W^X request is reported (nr, prot, address, length);
  *   - syscall: getppid in the bitmap, with sys_exit records: the enter
  *     record carries the arguments, the exit record the return value (the
- *     parent's pid); an excluded process (EXCLUDE_PID) makes no records.
+ *     parent's pid); an excluded process (EXCLUDE_PID) makes no records;
+ *   - batches: attached with batch_bytes, 500 getppid records arrive packed
+ *     several per message, none lost, the last ones within batch_us of a
+ *     quiet CPU (the module's thread sends them).
  */
 #include "sensors_user.h"
 #include <sys/syscall.h>
@@ -168,6 +171,66 @@ static void test_syscall(int sfd, struct au_channel *ch)
 	close(go[1]);
 }
 
+static void test_batches(int sfd, struct au_channel *ch)
+{
+	__u64 bits[ARCHANGEL_SENSORS_SYSCALL_BITS / 64] = { 0 };
+	struct archangel_sensors_stats s0, s1;
+	const struct archangel_sensors_kind_stats *k0 = &s0.kinds[ARCHANGEL_SENSOR_SYSCALL];
+	const struct archangel_sensors_kind_stats *k = &s1.kinds[ARCHANGEL_SENSOR_SYSCALL];
+	unsigned int n, records = 0, messages = 0, most = 0;
+	__u64 deadline;
+	struct su_rec r;
+	int go[2];
+	pid_t pid;
+
+	EXPECT_OK(su_detach(sfd));
+	EXPECT_ERR(su_attach_batch(sfd, ch->id, 100, 0), -EINVAL);
+	EXPECT_ERR(su_attach_batch(sfd, ch->id, 0, 500), -EINVAL);
+	EXPECT_OK(su_attach_batch(sfd, ch->id, 1024, 20000));
+	su_bit(bits, SYS_getppid);
+	EXPECT_OK(su_config(sfd, ARCHANGEL_SENSORS_ID_SYSCALL, ARCHANGEL_SENSORS_F_ENABLED,
+			    ARCHANGEL_POLICY_OBSERVE, 0, 0, bits));
+	su_stats(sfd, &s0);
+	CHECK(!pipe(go), "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (!pid) {
+		char c;
+		int i;
+
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		for (i = 0; i < 500; i++)
+			syscall(SYS_getppid);
+		_exit(0);
+	}
+	CHECK(write(go[1], "g", 1) == 1, "go");
+	CHECK(su_reap(pid, 10000) == 0, "getppid child");
+	for (deadline = au_now_ns() + 5000000000ULL; au_now_ns() < deadline && records < 500;) {
+		if (!su_next(ch, &r, 100) || r.ev->kind != ARCHANGEL_SENSOR_SYSCALL)
+			continue;
+		CHECK(r.type == ARCHANGEL_MSG_SYSCALL_EVENT, "type %u", r.type);
+		n = su_records(&r);
+		CHECK(n <= 1024 / sizeof(struct archangel_sensor_syscall), "%u records in a batch", n);
+		records += n;
+		messages++;
+		most = n > most ? n : most;
+	}
+	su_stats(sfd, &s1);
+	CHECK(records == 500, "%u of 500 records arrived", records);
+	CHECK(most > 1 && messages < records, "%u records in %u messages", records, messages);
+	CHECK(k->observed - k0->observed == 500 && k->sent - k0->sent == 500 &&
+	      k->dropped == k0->dropped, "observed %llu sent %llu dropped %llu",
+	      (unsigned long long)(k->observed - k0->observed),
+	      (unsigned long long)(k->sent - k0->sent),
+	      (unsigned long long)(k->dropped - k0->dropped));
+	CHECK(s1.batches > s0.batches, "batches %llu", (unsigned long long)s1.batches);
+	T_LOG("batches: %u records in %u messages (at most %u in one)", records, messages, most);
+	EXPECT_OK(su_off(sfd, ARCHANGEL_SENSORS_ID_SYSCALL));
+	close(go[0]);
+	close(go[1]);
+}
+
 int main(void)
 {
 	struct au_channel ch;
@@ -182,6 +245,7 @@ int main(void)
 	EXPECT_OK(su_attach(sfd, ch.id));
 	test_mem(sfd, &ch);
 	test_syscall(sfd, &ch);
+	test_batches(sfd, &ch);
 	close(sfd);
 	EXPECT_OK(au_destroy(ch.fd, ch.id));
 	au_detach(&ch, 1);

@@ -17,18 +17,24 @@
  *   sn_cfg_mutex            attach/detach, configuration, probe registration
  *   sn_pend_lock (spin, irqsave)  the pending requests
  *   cache / flow set locks, per-CPU fault table locks (spin, irqsave): leaves
- *   sn_lost_lock (spin, irqsave; trylock on the hot path) > archangel's own
- *                           producer lock, taken inside its send
+ *   per-CPU batch locks (spin, irqsave; sensors_stage.c)
+ *   > sn_lost_lock (spin, irqsave; trylock on the hot path) > archangel's
+ *                           own producer lock, taken inside its send
  * No record is sent with any of the leaf locks held.
  */
 #ifndef _ARCHANGEL_SENSORS_H
 #define _ARCHANGEL_SENSORS_H
 
 #include <linux/bitmap.h>
+#include <linux/cred.h>
+#include <linux/ktime.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/sched.h>
+#include <linux/smp.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 #include "archangel_uapi.h"
 #include "archangel_sensors_uapi.h"
 #include "archangel_sensors_ioctl.h"
@@ -119,14 +125,76 @@ extern u64 sn_exposure_max;
 extern u64 sn_rtt_max;
 void sn_max(u64 *max, u64 v);
 
-void sn_fill_ids(struct archangel_sensor_event *ev, u16 kind, u32 pid,
-		 u32 tgid, u32 uid);
-void sn_fill_task(struct archangel_sensor_event *ev, u16 kind,
-		  struct task_struct *t);
+/* Fills every field of a record's header. */
+static inline void sn_fill_ids(struct archangel_sensor_event *ev, u16 kind,
+			       u32 pid, u32 tgid, u32 uid)
+{
+	ev->version = ARCHANGEL_SENSOR_VERSION;
+	ev->kind = kind;
+	ev->cpu = raw_smp_processor_id();
+	ev->pid = pid;
+	ev->tgid = tgid;
+	ev->uid = uid;
+	ev->flags = 0;
+	ev->timestamp = ktime_get_ns();
+	ev->reserved = 0;
+}
+
+/* The same for task @t; a kuid's value is its uid in init_user_ns. */
+static inline void sn_fill_task(struct archangel_sensor_event *ev, u16 kind,
+				struct task_struct *t)
+{
+	kuid_t uid = t == current ? current_uid() : task_uid(t);
+
+	sn_fill_ids(ev, kind, t->pid, t->tgid, __kuid_val(uid));
+}
+
 int sn_emit(u16 kind, u8 type, u8 priority, u32 sflags, const void *rec,
 	    u32 size);
 void sn_lost_flush(void);
 void sn_stats_snapshot(struct archangel_sensors_stats *st);
+
+/* Drops to announce: the hot path's hint (the verdict thread looks anyway). */
+extern bool sn_lost_pending;
+
+static inline void sn_lost_raise(void)
+{
+	WRITE_ONCE(sn_lost_pending, true);
+}
+
+static inline void sn_lost_kick(void)
+{
+	if (unlikely(READ_ONCE(sn_lost_pending)))
+		sn_lost_flush();
+}
+
+/* --- per-CPU batches (sensors_stage.c) ------------------------------------ */
+
+struct sn_stage {
+	spinlock_t lock;	/* this CPU's probes vs the flusher */
+	u8 *buf;		/* max bytes; NULL: not batching */
+	u32 max;
+	u32 len;		/* bytes staged */
+	u8 type;		/* their message type */
+	u16 n[SN_KINDS];	/* records staged, per kind */
+	u64 first_ns;		/* timestamp of the first staged record */
+	u64 sent[SN_KINDS];	/* records that left in batches */
+	u64 dropped[SN_KINDS];	/* ... and that could not */
+	u64 batches;		/* batches sent */
+};
+DECLARE_PER_CPU(struct sn_stage, sn_stage);
+extern u32 sn_batch_bytes;
+
+void sn_stage_init(void);
+int sn_stage_start(u32 bytes, u32 us);
+void sn_stage_stop(void);
+void *sn_stage_begin(u8 type, u32 size, struct sn_stage **stp,
+		     unsigned long *flags);
+void sn_stage_end(struct sn_stage *st, u16 kind, u32 size, u64 now,
+		  unsigned long flags);
+int sn_emit_batched(u16 kind, u8 type, const void *rec, u32 size);
+void sn_stage_flush(u64 age_ns);
+u64 sn_stage_period_ns(void);
 
 /* --- tracepoints (sensors_tp.c) ------------------------------------------ */
 

@@ -141,6 +141,8 @@ void sn_detach_locked(void)
 	/* Hooks first (their unregistration waits for RCU), then probes. */
 	sn_apply_locked();
 	sn_tp_all_off();
+	/* Nothing stages any more: the last batches leave, then the channel. */
+	sn_stage_stop();
 	WRITE_ONCE(sn_channel, SN_NO_CHANNEL);
 	sn_pending_resolve_all(SN_WHY_DETACH);
 	sn_cache_flush();
@@ -171,14 +173,21 @@ static long sn_attach(struct file *file, void __user *arg)
 
 	if (copy_from_user(&a, arg, sizeof(a)))
 		return -EFAULT;
-	if (a.flags || !sn_zero(a.reserved, sizeof(a.reserved)))
+	if (a.flags || a.reserved ||
+	    (a.batch_bytes && (a.batch_bytes < ARCHANGEL_SENSORS_BATCH_MIN ||
+			       a.batch_bytes > ARCHANGEL_SENSORS_BATCH_MAX)) ||
+	    (!a.batch_bytes && a.batch_us) ||
+	    a.batch_us > ARCHANGEL_SENSORS_BATCH_US_MAX)
 		return -EINVAL;
 	if (!archangel_comm_channel_get(a.channel_id))
 		return -ENOENT;
 	mutex_lock(&sn_cfg_mutex);
-	if (sn_owner || READ_ONCE(sn_channel) != SN_NO_CHANNEL) {
+	if (sn_owner || READ_ONCE(sn_channel) != SN_NO_CHANNEL)
 		err = -EBUSY;
-	} else {
+	else
+		err = sn_stage_start(a.batch_bytes, a.batch_us ?:
+				     ARCHANGEL_SENSORS_BATCH_US_DEFAULT);
+	if (!err) {
 		sn_owner = file;
 		WRITE_ONCE(sn_engine, current->tgid);
 		WRITE_ONCE(sn_excl[0], current->tgid);

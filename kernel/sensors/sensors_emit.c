@@ -1,28 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The send path every sensor shares: record headers, per-CPU counters, drop
- * accounting and LOST records, and the excluded processes.
+ * The send path every sensor shares: per-CPU counters, drop accounting and
+ * LOST records, and the excluded processes.
  *
- * Sends go straight to archangel_comm_send_message_flags() from the probe:
- * the channel's producer lock (irqsave, inside archangel.ko) serializes the
- * CPUs; there is no staging here (docs/sensors.md, "Hot path", has the
- * measured cost). A record that cannot be sent (ring full, channel gone) is
- * counted as dropped, per kind and per CPU, and sn_lost_pending is raised:
- * the next successful send on any CPU, and the verdict thread at every tick
- * in any case, call sn_lost_flush(), which sends one LOST record
- * {cpu, kind, count} per CPU and kind with drops not yet announced. What
- * does not fit waits for the next try. Per kind, observed = sent + dropped
- * and dropped - lost_reported is what is still to be announced.
+ * A record goes straight to archangel_comm_send_message_flags() from the
+ * probe: the channel's producer lock (irqsave, inside archangel.ko)
+ * serializes the CPUs. When the engine attached with batch_bytes, syscall
+ * and net records go through this CPU's batch instead (sensors_stage.c);
+ * docs/sensors.md, "Hot path", has the measured cost of both. A record
+ * that cannot be sent (ring full, channel gone) is counted as dropped, per
+ * kind and per CPU, and sn_lost_pending is raised: the next successful
+ * send on any CPU, and the verdict thread at every tick in any case, call
+ * sn_lost_flush(), which sends one LOST record {cpu, kind, count} per CPU
+ * and kind with drops not yet announced. What does not fit waits for the
+ * next try. Per kind, observed = sent + dropped, and dropped -
+ * lost_reported is what is still to be announced.
  */
-#include <linux/cred.h>
-#include <linux/ktime.h>
-#include <linux/pid.h>
-#include <linux/sched.h>
-#include <linux/smp.h>
 #include <linux/spinlock.h>
 #include <linux/stddef.h>
-#include <linux/uidgid.h>
-#include <linux/user_namespace.h>
 #include "archangel_comm.h"
 #include "sensors.h"
 
@@ -35,7 +30,7 @@ u32 sn_excl[ARCHANGEL_SENSORS_EXCLUDE_MAX];
 unsigned int sn_nexcl = 1;
 
 static DEFINE_SPINLOCK(sn_lost_lock);
-static bool sn_lost_pending;
+bool sn_lost_pending;
 
 void sn_max(u64 *max, u64 v)
 {
@@ -48,29 +43,6 @@ void sn_max(u64 *max, u64 v)
 			break;
 		old = prev;
 	}
-}
-
-void sn_fill_ids(struct archangel_sensor_event *ev, u16 kind, u32 pid,
-		 u32 tgid, u32 uid)
-{
-	ev->version = ARCHANGEL_SENSOR_VERSION;
-	ev->kind = kind;
-	ev->cpu = raw_smp_processor_id();
-	ev->pid = pid;
-	ev->tgid = tgid;
-	ev->uid = uid;
-	ev->flags = 0;
-	ev->timestamp = ktime_get_ns();
-	ev->reserved = 0;
-}
-
-void sn_fill_task(struct archangel_sensor_event *ev, u16 kind,
-		  struct task_struct *t)
-{
-	kuid_t uid = t == current ? current_uid() : task_uid(t);
-
-	sn_fill_ids(ev, kind, task_pid_nr(t), task_tgid_nr(t),
-		    from_kuid_munged(&init_user_ns, uid));
 }
 
 /*
@@ -91,14 +63,13 @@ int sn_emit(u16 kind, u8 type, u8 priority, u32 sflags, const void *rec,
 							size, sflags);
 	if (likely(!err)) {
 		this_cpu_inc(sn_pcpu.sent[kind]);
-		if (unlikely(READ_ONCE(sn_lost_pending)))
-			sn_lost_flush();
+		sn_lost_kick();
 		return 0;
 	}
 	this_cpu_inc(sn_pcpu.dropped[kind]);
 	if (err != -EAGAIN)
 		sn_inc(SN_SEND_ERRORS);
-	WRITE_ONCE(sn_lost_pending, true);
+	sn_lost_raise();
 	return err;
 }
 
@@ -121,9 +92,10 @@ void sn_lost_flush(void)
 	WRITE_ONCE(sn_lost_pending, false);
 	for_each_possible_cpu(cpu) {
 		struct sn_pcpu *pc = per_cpu_ptr(&sn_pcpu, cpu);
+		struct sn_stage *sg = per_cpu_ptr(&sn_stage, cpu);
 
 		for (k = 1; k < SN_KINDS && !left; k++) {
-			u64 d = READ_ONCE(pc->dropped[k]);
+			u64 d = READ_ONCE(pc->dropped[k]) + READ_ONCE(sg->dropped[k]);
 			u64 r = pc->reported[k];
 
 			if (d == r)
@@ -194,13 +166,17 @@ void sn_stats_snapshot(struct archangel_sensors_stats *st)
 	memset(st, 0, sizeof(*st));
 	for_each_possible_cpu(cpu) {
 		const struct sn_pcpu *pc = per_cpu_ptr(&sn_pcpu, cpu);
+		const struct sn_stage *sg = per_cpu_ptr(&sn_stage, cpu);
 
 		for (k = 1; k < SN_KINDS; k++) {
-			st->kinds[k].observed += READ_ONCE(pc->observed[k]);
-			st->kinds[k].sent += READ_ONCE(pc->sent[k]);
-			st->kinds[k].dropped += READ_ONCE(pc->dropped[k]);
+			u64 bs = READ_ONCE(sg->sent[k]), bd = READ_ONCE(sg->dropped[k]);
+
+			st->kinds[k].observed += READ_ONCE(pc->observed[k]) + bs + bd;
+			st->kinds[k].sent += READ_ONCE(pc->sent[k]) + bs;
+			st->kinds[k].dropped += READ_ONCE(pc->dropped[k]) + bd;
 			st->kinds[k].lost_reported += READ_ONCE(pc->reported[k]);
 		}
+		st->batches += READ_ONCE(sg->batches);
 		for (i = 0; i < SN_NR_CTRS; i++)
 			ctr[i] += READ_ONCE(pc->ctr[i]);
 	}

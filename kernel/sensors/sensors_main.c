@@ -19,6 +19,7 @@ static int __init sn_init(void)
 
 	sn_cache_init();
 	sn_flow_init();
+	sn_stage_init();
 	err = sn_mem_init();
 	if (err)
 		return err;

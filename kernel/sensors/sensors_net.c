@@ -122,8 +122,8 @@ static void sn_net_ids(struct archangel_sensor_net *n,
 
 static void sn_net_event(struct sn_net_msg *m)
 {
-	sn_emit(ARCHANGEL_SENSOR_NET, ARCHANGEL_MSG_NETWORK_EVENT,
-		ARCHANGEL_PRIORITY_NORMAL, 0, &m->n, sizeof(m->n));
+	sn_emit_batched(ARCHANGEL_SENSOR_NET, ARCHANGEL_MSG_NETWORK_EVENT,
+			&m->n, sizeof(m->n));
 }
 
 static bool sn_flow_drops(u8 state)

@@ -16,26 +16,48 @@
 unsigned long sn_sys_bits[BITS_TO_LONGS(SN_NBITS)];
 unsigned long sn_interest[BITS_TO_LONGS(SN_NBITS)];
 
-static void sn_syscall_event(struct pt_regs *regs, long nr, bool exit,
-			     long ret)
+/* Every field, no memset: the record may be this CPU's batch slot. */
+static void sn_syscall_fill(struct archangel_sensor_syscall *rec,
+			    struct pt_regs *regs, long nr, bool exit, long ret)
 {
-	struct archangel_sensor_syscall rec;
 	unsigned long args[6];
 	int i;
 
-	memset(&rec, 0, sizeof(rec));
-	sn_fill_task(&rec.ev, ARCHANGEL_SENSOR_SYSCALL, current);
-	rec.nr = nr;
+	sn_fill_task(&rec->ev, ARCHANGEL_SENSOR_SYSCALL, current);
+	rec->nr = nr;
+	rec->pad = 0;
 	if (exit) {
-		rec.ev.flags = ARCHANGEL_SYSCALL_F_EXIT;
-		rec.ret = ret;
+		rec->ev.flags = ARCHANGEL_SYSCALL_F_EXIT;
+		for (i = 0; i < 6; i++)
+			rec->args[i] = 0;
+		rec->ret = ret;
 	} else {
 		syscall_get_arguments(current, regs, args);
 		for (i = 0; i < 6; i++)
-			rec.args[i] = args[i];
+			rec->args[i] = args[i];
+		rec->ret = 0;
 	}
+}
+
+/* Built in place in this CPU's batch, or on the stack and sent alone. */
+static void sn_syscall_event(struct pt_regs *regs, long nr, bool exit,
+			     long ret)
+{
+	struct archangel_sensor_syscall local, *rec;
+	struct sn_stage *st;
+	unsigned long flags;
+
+	rec = sn_stage_begin(ARCHANGEL_MSG_SYSCALL_EVENT, sizeof(*rec), &st,
+			     &flags);
+	if (rec) {
+		sn_syscall_fill(rec, regs, nr, exit, ret);
+		sn_stage_end(st, ARCHANGEL_SENSOR_SYSCALL, sizeof(*rec),
+			     rec->ev.timestamp, flags);
+		return;
+	}
+	sn_syscall_fill(&local, regs, nr, exit, ret);
 	sn_emit(ARCHANGEL_SENSOR_SYSCALL, ARCHANGEL_MSG_SYSCALL_EVENT,
-		ARCHANGEL_PRIORITY_NORMAL, 0, &rec, sizeof(rec));
+		ARCHANGEL_PRIORITY_NORMAL, 0, &local, sizeof(local));
 }
 
 void sn_sys_enter_probe(void *data, struct pt_regs *regs, long id)

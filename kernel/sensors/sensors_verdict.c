@@ -261,7 +261,7 @@ static int sn_thread_main(void *unused)
 	while (!kthread_should_stop()) {
 		u32 ch = READ_ONCE(sn_channel);
 		struct archangel_comm_msg msg = {};
-		u64 now, next;
+		u64 now, next, period;
 		long timeout;
 		int ret;
 
@@ -274,6 +274,12 @@ static int sn_thread_main(void *unused)
 		}
 		next = sn_pending_expire();
 		now = ktime_get_ns();
+		/* Batches on quiet CPUs: out within about batch_us. */
+		period = sn_stage_period_ns() / 2;
+		if (period) {
+			sn_stage_flush(period);
+			next = min(next, now + period);
+		}
 		if (now >= next_tick) {
 			sn_lost_flush();
 			sn_mem_flush();
@@ -281,6 +287,7 @@ static int sn_thread_main(void *unused)
 		}
 		next = min(next, next_tick);
 		timeout = next > now ? nsecs_to_jiffies(next - now) : 0;
+		/* nsecs_to_jiffies() rounds down: a period under a jiffy is 1. */
 		timeout = clamp_t(long, timeout, 1, msecs_to_jiffies(SN_TICK_MS));
 		ret = archangel_comm_receive_message_ex(ch, &msg, buf,
 							sizeof(buf), timeout);

@@ -65,11 +65,30 @@ extern "C" {
 /* System call numbers in archangel_sensors_config.syscalls (native x86-64). */
 #define ARCHANGEL_SENSORS_SYSCALL_BITS	512
 
-/* ARCHANGEL_SENSORS_IOC_ATTACH: -ENOENT no such channel; -EBUSY attached. */
+/*
+ * ARCHANGEL_SENSORS_IOC_ATTACH: -ENOENT no such channel; -EBUSY attached;
+ * -EINVAL a bound out of range; -ENOMEM.
+ *
+ * With batch_bytes, the syscall and net sensors' event records are staged
+ * per CPU and sent several per message: the payload is then records back
+ * to back, each as long as its kind says (ARCHANGEL_SENSOR_RECORD_SIZE), of
+ * one message type. A batch leaves when the next record would not fit, or
+ * once its first record is batch_us old (at the next record on that CPU,
+ * or by the module's thread, which looks every batch_us). Keep batch_bytes
+ * within the channel's largest message: a batch that does not fit is
+ * dropped (counted, announced by LOST records). AI_REQUESTs, LOST, EXEC,
+ * EXIT and MEM records always travel one per message.
+ */
+#define ARCHANGEL_SENSORS_BATCH_MIN		256U
+#define ARCHANGEL_SENSORS_BATCH_MAX		65536U
+#define ARCHANGEL_SENSORS_BATCH_US_DEFAULT	1000U
+#define ARCHANGEL_SENSORS_BATCH_US_MAX		1000000U
 struct archangel_sensors_attach {
 	__u32 channel_id;	/* the archangel channel the records go to */
 	__u32 flags;		/* must be zero */
-	__u64 reserved[2];	/* must be zero */
+	__u32 batch_bytes;	/* 0: one record per message; else 256 .. 65536 */
+	__u32 batch_us;		/* with batch_bytes: a record's longest wait; 0: 1000 */
+	__u64 reserved;		/* must be zero */
 };
 
 /*
@@ -146,7 +165,8 @@ struct archangel_sensors_stats {
 	__u64 rtt_ns_total;
 	__u64 exposure_ns_max;
 	__u64 rtt_ns_max;
-	__u64 reserved[8];	/* zero */
+	__u64 batches;		/* messages that carried a batch of records */
+	__u64 reserved[7];	/* zero */
 };
 
 #define ARCHANGEL_SENSORS_IOC_ATTACH \
@@ -173,7 +193,8 @@ _Static_assert(sizeof(struct archangel_sensors_stats) == 576, "sensors_stats");
 _Static_assert(__builtin_offsetof(struct archangel_sensors_stats, kinds) == 16, "stats.kinds");
 _Static_assert(__builtin_offsetof(struct archangel_sensors_stats, lost_records) == 272, "stats.lost_records");
 _Static_assert(__builtin_offsetof(struct archangel_sensors_stats, exposure_ns_max) == 496, "stats.exposure_ns_max");
-_Static_assert(__builtin_offsetof(struct archangel_sensors_stats, reserved) == 512, "stats.reserved");
+_Static_assert(__builtin_offsetof(struct archangel_sensors_stats, batches) == 512, "stats.batches");
+_Static_assert(__builtin_offsetof(struct archangel_sensors_attach, batch_bytes) == 8, "attach.batch_bytes");
 
 #ifdef __cplusplus
 }

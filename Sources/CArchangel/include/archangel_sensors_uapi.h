@@ -7,8 +7,8 @@
  * the message type says the family (SYSCALL_EVENT: exec, exit, syscall;
  * NETWORK_EVENT; MEMORY_EVENT; STATS: lost records; AI_REQUEST /
  * AI_RESPONSE: the verdict loop). Little-endian, packed, explicit padding,
- * reserved fields must be zero. Status: the format only; the module that
- * produces it is not written yet.
+ * reserved fields must be zero. Produced by kernel/sensors
+ * (archangel_sensors.ko); its controls are in archangel_sensors_ioctl.h.
  */
 #ifndef _UAPI_LINUX_ARCHANGEL_SENSORS_H
 #define _UAPI_LINUX_ARCHANGEL_SENSORS_H
@@ -29,6 +29,19 @@ extern "C" {
 #define ARCHANGEL_SENSOR_MEM_FAULTS	5	/* struct archangel_sensor_mem_faults */
 #define ARCHANGEL_SENSOR_MEM_WX		6	/* struct archangel_sensor_mem_wx */
 #define ARCHANGEL_SENSOR_LOST		7	/* struct archangel_sensor_lost */
+
+/*
+ * The size of a record of each kind (0: no such kind), to walk a batched
+ * payload (archangel_sensors_ioctl.h, ATTACH's batch_bytes).
+ */
+#define ARCHANGEL_SENSOR_RECORD_SIZE(kind) \
+	((kind) == ARCHANGEL_SENSOR_EXEC ? 328U : \
+	 (kind) == ARCHANGEL_SENSOR_EXIT ? 80U : \
+	 (kind) == ARCHANGEL_SENSOR_SYSCALL ? 104U : \
+	 (kind) == ARCHANGEL_SENSOR_NET ? 88U : \
+	 (kind) == ARCHANGEL_SENSOR_MEM_FAULTS ? 56U : \
+	 (kind) == ARCHANGEL_SENSOR_MEM_WX ? 72U : \
+	 (kind) == ARCHANGEL_SENSOR_LOST ? 56U : 0U)
 
 /* Verdicts (AI_RESPONSE, defaults in AI_REQUEST). */
 #define ARCHANGEL_VERDICT_ALLOW		0
@@ -180,6 +193,15 @@ _Static_assert(sizeof(struct archangel_sensor_mem_wx) == 72, "sensor_mem_wx");
 _Static_assert(__builtin_offsetof(struct archangel_sensor_mem_wx, address) == 48, "mem_wx.address");
 _Static_assert(sizeof(struct archangel_sensor_lost) == 56, "sensor_lost");
 _Static_assert(__builtin_offsetof(struct archangel_sensor_lost, count) == 48, "lost.count");
+_Static_assert(ARCHANGEL_SENSOR_RECORD_SIZE(ARCHANGEL_SENSOR_EXEC) == sizeof(struct archangel_sensor_exec) &&
+	       ARCHANGEL_SENSOR_RECORD_SIZE(ARCHANGEL_SENSOR_EXIT) == sizeof(struct archangel_sensor_exit) &&
+	       ARCHANGEL_SENSOR_RECORD_SIZE(ARCHANGEL_SENSOR_SYSCALL) == sizeof(struct archangel_sensor_syscall) &&
+	       ARCHANGEL_SENSOR_RECORD_SIZE(ARCHANGEL_SENSOR_NET) == sizeof(struct archangel_sensor_net) &&
+	       ARCHANGEL_SENSOR_RECORD_SIZE(ARCHANGEL_SENSOR_MEM_FAULTS) ==
+	       sizeof(struct archangel_sensor_mem_faults) &&
+	       ARCHANGEL_SENSOR_RECORD_SIZE(ARCHANGEL_SENSOR_MEM_WX) == sizeof(struct archangel_sensor_mem_wx) &&
+	       ARCHANGEL_SENSOR_RECORD_SIZE(ARCHANGEL_SENSOR_LOST) == sizeof(struct archangel_sensor_lost),
+	       "ARCHANGEL_SENSOR_RECORD_SIZE");
 _Static_assert(sizeof(struct archangel_sensor_request) == 24, "sensor_request");
 _Static_assert(__builtin_offsetof(struct archangel_sensor_request, event_size) == 20, "request.event_size");
 _Static_assert(sizeof(struct archangel_sensor_response) == 24, "sensor_response");
