@@ -15,6 +15,8 @@ let package = Package(
     name: "Archangel",
     products: [
         .library(name: "Archangel", targets: ["Archangel"]),
+        // The bridge's statistics through swift-metrics (any metrics backend).
+        .library(name: "ArchangelMetrics", targets: ["ArchangelMetrics"]),
         .executable(name: "archangel", targets: ["archangel"]),
     ],
     dependencies: [
@@ -22,6 +24,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         // Latency percentiles of the efficiency suite (bench only).
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Metrics for the ecosystem (issue 11): the library reports through
+        // swift-metrics; `archangel serve --metrics-listen` exposes them with
+        // swift-prometheus over swift-nio's HTTP/1 server, and shuts down
+        // gracefully with swift-service-lifecycle.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .target(name: "CArchangel"),
@@ -32,6 +42,14 @@ let package = Package(
             dependencies: [
                 "ArchangelCore", "ArchangelSystem", "CArchangel",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ArchangelMetrics",
+            dependencies: [
+                "Archangel", "ArchangelCore", "ArchangelSystem",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -48,9 +66,15 @@ let package = Package(
         .executableTarget(
             name: "archangel",
             dependencies: [
-                "Archangel", "ArchangelBench",
+                "Archangel", "ArchangelBench", "ArchangelMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -58,8 +82,9 @@ let package = Package(
         .testTarget(
             name: "ArchangelTests",
             dependencies: [
-                "Archangel", "ArchangelCore", "ArchangelSystem",
+                "Archangel", "ArchangelCore", "ArchangelSystem", "ArchangelMetrics",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

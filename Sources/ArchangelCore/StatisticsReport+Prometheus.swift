@@ -1,7 +1,9 @@
 /// The statistics in the Prometheus text exposition format (`archangel stats --format prometheus`).
 extension StatisticsReport {
-    /// How each text-format key is exposed: its metric name, kind and help.
-    private static let metrics: [(key: String, name: String, counter: Bool, help: String)] = [
+    /// How each text-format key is exposed: its metric name, kind (counter
+    /// or gauge) and help. `ArchangelMetrics` reports the same names through
+    /// swift-metrics.
+    public static let metrics: [(key: String, name: String, counter: Bool, help: String)] = [
         ("messages_sent", "archangel_messages_sent_total", true, "Messages published by the sender."),
         ("bytes_sent", "archangel_bytes_sent_total", true, "Payload bytes published by the sender."),
         ("messages_received", "archangel_messages_received_total", true, "Messages delivered to the receiver."),

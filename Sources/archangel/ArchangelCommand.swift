@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The `archangel` command.
 @main
-struct ArchangelCommand: ParsableCommand {
+struct ArchangelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "archangel",
         abstract: "Archangel: a lock-free kernel <-> userspace message bridge.",
