@@ -104,6 +104,19 @@ void sn_exec_probe(void *data, struct task_struct *p, pid_t old_pid,
 	}
 }
 
+/* A SIGKILL to a task already exiting (or a zombie) would count for nothing. */
+static bool sn_pid_running(struct pid *pid)
+{
+	struct task_struct *t;
+	bool running;
+
+	rcu_read_lock();
+	t = pid_task(pid, PIDTYPE_PID);
+	running = t && !(t->flags & PF_EXITING);
+	rcu_read_unlock();
+	return running;
+}
+
 /*
  * Applies the verdict of an exec request to its task, as its policy says:
  * hold releases (SIGCONT) or kills it; allow-and-ask kills it on deny/kill,
@@ -124,7 +137,8 @@ void sn_exec_apply(struct sn_pending *p, u8 verdict)
 		}
 		break;
 	case ARCHANGEL_POLICY_ALLOW_ASK:
-		if (deny && !kill_pid(p->pid, SIGKILL, 1)) {
+		if (deny && sn_pid_running(p->pid) &&
+		    !kill_pid(p->pid, SIGKILL, 1)) {
 			u64 exposure = ktime_get_ns() - p->created_ns;
 
 			sn_inc(SN_EXEC_KILLED);

@@ -94,6 +94,8 @@ static int sn_proc_show(struct seq_file *m, void *v)
 			   st->kinds[k].lost_reported);
 	seq_printf(m, "lost records=%llu send_errors=%llu\n",
 		   st->lost_records, st->send_errors);
+	seq_printf(m, "batch bytes=%u batches=%llu\n", READ_ONCE(sn_batch_bytes),
+		   st->batches);
 	for_each_possible_cpu(cpu) {
 		const struct sn_pcpu *pc = per_cpu_ptr(&sn_pcpu, cpu);
 		u64 d = 0, r = 0;
