@@ -280,6 +280,7 @@ int sn_mem_init(void);
 void sn_mem_wx(struct pt_regs *regs, long nr);
 bool sn_mem_is_wx_nr(unsigned long nr);
 void sn_mem_flush(void);
+void sn_mem_flush_all(void);
 void sn_mem_reset(void);
 void sn_mem_exit(void);
 

@@ -141,8 +141,9 @@ void sn_detach_locked(void)
 	/* Hooks first (their unregistration waits for RCU), then probes. */
 	sn_apply_locked();
 	sn_tp_all_off();
-	/* Nothing stages any more: the last batches leave, then the channel. */
+	/* Nothing counts any more: the last batches and fault counts leave. */
 	sn_stage_stop();
+	sn_mem_flush_all();
 	WRITE_ONCE(sn_channel, SN_NO_CHANNEL);
 	sn_pending_resolve_all(SN_WHY_DETACH);
 	sn_cache_flush();
@@ -234,6 +235,9 @@ static long sn_configure(void __user *arg)
 	if (err) {
 		sn_cfg_store(&sn_cfg[c.sensor], &old);
 		sn_apply_locked();
+	} else if (c.sensor == ARCHANGEL_SENSORS_ID_MEM) {
+		/* Counts made so far are summarized, not forgotten. */
+		sn_mem_flush_all();
 	}
 out:
 	mutex_unlock(&sn_cfg_mutex);

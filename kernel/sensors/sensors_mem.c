@@ -17,6 +17,7 @@
 #include <linux/hash.h>
 #include <linux/ktime.h>
 #include <linux/mman.h>
+#include <linux/mutex.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -44,7 +45,8 @@ struct sn_fault_cpu {
 };
 
 static DEFINE_PER_CPU(struct sn_fault_cpu, sn_faults);
-static struct sn_fault *sn_flush_buf;	/* the flusher's copy (one thread) */
+static struct sn_fault *sn_flush_buf;	/* the flusher's copy, under: */
+static DEFINE_MUTEX(sn_flush_mutex);
 static u64 sn_next_flush_ns;
 
 bool sn_wx_on;
@@ -119,20 +121,13 @@ void sn_fault_probe(void *data, unsigned long address, struct pt_regs *regs,
 		sn_fault_send(&out, raw_smp_processor_id());
 }
 
-/*
- * Sends the summaries when interval_ms has passed since the last ones.
- * The verdict thread only (sn_flush_buf is its own).
- */
-void sn_mem_flush(void)
+/* Sends every count now. Process context. */
+void sn_mem_flush_all(void)
 {
-	u64 now = ktime_get_ns();
 	unsigned long flags;
 	int cpu, i, n;
 
-	if (!sn_on(ARCHANGEL_SENSORS_ID_MEM) || now < sn_next_flush_ns)
-		return;
-	sn_next_flush_ns = now + (u64)READ_ONCE(sn_cfg[ARCHANGEL_SENSORS_ID_MEM].interval_ms) *
-			   NSEC_PER_MSEC;
+	mutex_lock(&sn_flush_mutex);
 	for_each_possible_cpu(cpu) {
 		struct sn_fault_cpu *fc = per_cpu_ptr(&sn_faults, cpu);
 
@@ -148,6 +143,19 @@ void sn_mem_flush(void)
 		for (i = 0; i < n; i++)
 			sn_fault_send(&sn_flush_buf[i], cpu);
 	}
+	mutex_unlock(&sn_flush_mutex);
+}
+
+/* The verdict thread: the summaries, every interval_ms while the sensor runs. */
+void sn_mem_flush(void)
+{
+	u64 now = ktime_get_ns();
+
+	if (!sn_on(ARCHANGEL_SENSORS_ID_MEM) || now < sn_next_flush_ns)
+		return;
+	sn_next_flush_ns = now + (u64)READ_ONCE(sn_cfg[ARCHANGEL_SENSORS_ID_MEM].interval_ms) *
+			   NSEC_PER_MSEC;
+	sn_mem_flush_all();
 }
 
 /* Forgets every count (detach). */
