@@ -233,6 +233,26 @@ struct OperatorCLIKernelTests {
         #expect(auto.output.contains("backend kernel"), "auto picks the module when it is loaded: \(auto.output)")
     }
 
+    @Test("top --once and demo run on the kernel backend")
+    func topAndDemo() throws {
+        guard KernelDevice.exists(at: KernelDevice.defaultPath), access(KernelDevice.defaultPath, R_OK | W_OK) == 0
+        else { return }
+        let demo = try runCLI(["demo", "--backend", "kernel", "--events", "3000", "--requests", "300",
+                               "--alone-requests", "50", "--flood-rate", "20000"])
+        #expect(demo.status == 0, "\(demo.output)")
+        for line in ["AI round trip alone, express lane", "AI round trip under flood, express lane",
+                     "AI round trip under flood, normal lane", "archangel-comm 1"] {
+            #expect(demo.output.contains(line), "missing '\(line)' in \(demo.output)")
+        }
+        let channel: UInt32 = 10
+        defer { try? KernelDevice().destroy(channel) }
+        #expect(try runCLI(["send", "--backend", "kernel", "--channel", "\(channel)", "--count", "5"]).status == 0)
+        let top = try runCLI(["top", "--backend", "kernel", "--once", "--interval", "0.2"])
+        #expect(top.status == 0, "\(top.output)")
+        #expect(top.output.contains("kernel (/dev/archangel)") && top.output.contains("\(channel)   to_kernel"),
+                "\(top.output)")
+    }
+
     @Test("--side kernel is refused on the kernel backend with the reason")
     func noKernelSide() throws {
         guard KernelDevice.exists(at: KernelDevice.defaultPath) else { return }
