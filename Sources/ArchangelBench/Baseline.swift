@@ -22,7 +22,7 @@ enum PlainRingBaseline {
         let (p50, p99) = Percentile.latency(samples)
         return Measurement(name: "plain_ring.rtt", backend: "baseline", payloadBytes: payload,
                            messagesPerSecond: 0, rttP50: p50, rttP99: p99,
-                           allocationsPerMessage: nil, messages: roundTrips, runs: 1)
+                           allocationsPerMessage: nil, messages: roundTrips, runs: 1, quantiles: Percentile.quantiles(samples))
     }
 }
 

@@ -248,6 +248,7 @@ public enum BenchSuite {
             m.messagesPerSecond = Percentile.median(all.map(\.messagesPerSecond))
             m.rttP50 = Percentile.median(all.map(\.rttP50))
             m.rttP99 = Percentile.median(all.map(\.rttP99))
+            if let middle = all.first(where: { $0.rttP50 == m.rttP50 }) { m.quantiles = middle.quantiles }
             if m.allocationsPerMessage != nil {
                 m.allocationsPerMessage = Percentile.median(all.compactMap(\.allocationsPerMessage))
             }
@@ -392,6 +393,6 @@ extension Measurement {
         let (p50, p99) = Percentile.latency(samples)
         return Measurement(name: name, backend: backend, payloadBytes: payloadBytes, messagesPerSecond: 0,
                            rttP50: p50, rttP99: p99, allocationsPerMessage: allocationsPerMessage,
-                           messages: samples.count, runs: 1)
+                           messages: samples.count, runs: 1, quantiles: Percentile.quantiles(samples))
     }
 }

@@ -90,7 +90,7 @@ enum BridgeBenchmarks {
         let (p50, p99) = Percentile.latency(samples)
         return Measurement(name: "bridge.rtt", backend: backend, payloadBytes: payload, messagesPerSecond: 0,
                            rttP50: p50, rttP99: p99, allocationsPerMessage: allocationsPerMessage(allocated, roundTrips),
-                           messages: roundTrips, runs: 1)
+                           messages: roundTrips, runs: 1, quantiles: Percentile.quantiles(samples))
     }
 
     /// Allocations per message, or nil when the counter is not compiled in (sanitizer builds).

@@ -96,6 +96,6 @@ enum CrossProcessBaselines {
         guard result == 0 else { throw BenchError.baselineFailed(name, result) }
         let (p50, p99) = Percentile.latency(samples)
         return Measurement(name: name, backend: "baseline", payloadBytes: payload, messagesPerSecond: 0,
-                           rttP50: p50, rttP99: p99, allocationsPerMessage: nil, messages: roundTrips, runs: 1)
+                           rttP50: p50, rttP99: p99, allocationsPerMessage: nil, messages: roundTrips, runs: 1, quantiles: Percentile.quantiles(samples))
     }
 }

@@ -21,6 +21,10 @@ public struct Measurement: Sendable {
     /// The median over rounds of this figure divided by the plain ring's in the
     /// same round (throughput: higher is better; round trip: lower is better).
     public var ratio: Double? = nil
+    /// The round-trip distribution of the round whose p50 is the median:
+    /// 1,001 quantiles (0, 0.1%, ..., 100%) in nanoseconds; empty for
+    /// throughput figures. `archangel bench --report` draws it.
+    public var quantiles: [Double] = []
 
     /// The measurement as one JSON object.
     public var json: String {
@@ -51,6 +55,15 @@ enum Percentile {
     }
 
     static func median(_ values: [Double]) -> Double { of(values, 0.5) }
+
+    /// The 1,001 quantiles 0, 0.001, ..., 1 of round-trip samples in nanoseconds.
+    static func quantiles(_ samples: [UInt64]) -> [Double] {
+        guard !samples.isEmpty else { return [] }
+        let sorted = samples.sorted()
+        return (0...1000).map { k in
+            Double(sorted[min(sorted.count - 1, Int(Double(k) / 1000 * Double(sorted.count - 1)))])
+        }
+    }
 
     /// p50 and p99 of round-trip samples in nanoseconds.
     static func latency(_ samples: [UInt64]) -> (p50: Double, p99: Double) {

@@ -127,7 +127,8 @@ public final class UserspaceBridgeBenchmark: CrossProcessBridgeBenchmark {
         }
         let (p50, p99) = percentiles(count)
         return Measurement(name: name, backend: "userspace", payloadBytes: size, messagesPerSecond: 0,
-                           rttP50: p50, rttP99: p99, allocationsPerMessage: nil, messages: count, runs: 1)
+                           rttP50: p50, rttP99: p99, allocationsPerMessage: nil, messages: count, runs: 1,
+                           quantiles: Percentile.quantiles(Array(samples[0..<count])))
     }
 
     /// `bridge.blocking_rtt`: the same ping-pong with both sides asleep in
@@ -149,7 +150,7 @@ public final class UserspaceBridgeBenchmark: CrossProcessBridgeBenchmark {
         let (p50, p99) = percentiles(count)
         return Measurement(name: "bridge.blocking_rtt", backend: "userspace", payloadBytes: options.payload,
                            messagesPerSecond: 0, rttP50: p50, rttP99: p99, allocationsPerMessage: nil,
-                           messages: count, runs: 1)
+                           messages: count, runs: 1, quantiles: Percentile.quantiles(Array(samples[0..<count])))
     }
 
     private func percentiles(_ count: Int) -> (Double, Double) {

@@ -44,6 +44,8 @@ struct BenchCommand: ParsableCommand {
     var seconds = 3.0
     @Option(name: .customLong("idle-seconds"), help: "Efficiency suite: idle phase after each preset's last rate, seconds.")
     var idleSeconds = 10.0
+    @Option(help: "Also write the figures to this HTML file, with latency CDF and histogram charts (SVG) of each round trip beside its baseline.")
+    var report: String?
     @Flag(help: "Efficiency suite: pin the sender and the receiver to different CPUs (default: the scheduler places them; a cross-CPU wake-up costs about 3x a same-CPU one in these VMs, docs/efficiency.md).")
     var pin = false
     @Option(name: .customLong("pace-quantum-us"),
@@ -52,6 +54,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if suite != nil {
+            guard report == nil else { throw ValidationError("--report draws the default suite; the efficiency suite has --json") }
             guard seconds > 0, idleSeconds >= 0, runs > 0 else {
                 throw ValidationError("--seconds and --runs must be positive, --idle-seconds not negative")
             }
@@ -88,6 +91,17 @@ struct BenchCommand: ParsableCommand {
         let comparisons = BenchSuite.comparisons(for: options.backend)
         print(json ? BenchSuite.json(results, comparisons: comparisons)
                    : BenchSuite.report(results, comparisons: comparisons))
+        if let report {
+            let html = BenchHTMLReport.render(results, comparisons: comparisons,
+                                              title: "archangel bench, backend \(options.backend), \(payload)-byte payloads")
+            guard let file = fopen(report, "w") else {
+                printError("archangel bench: error: cannot write \(report): \(String(cString: strerror(errno)))")
+                throw ExitCode(74)
+            }
+            fputs(html, file)
+            fclose(file)
+            if !json { printError("  wrote \(report)") }
+        }
     }
 }
 
