@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "Archangel", targets: ["Archangel"]),
         // The bridge's statistics through swift-metrics (any metrics backend).
         .library(name: "ArchangelMetrics", targets: ["ArchangelMetrics"]),
+        // archangel_sensors.ko's records and the verdict loop's types (issue 10).
+        .library(name: "ArchangelSensors", targets: ["ArchangelSensors"]),
         .executable(name: "archangel", targets: ["archangel"]),
     ],
     dependencies: [
@@ -53,6 +55,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "ArchangelSensors", dependencies: ["CArchangel"], swiftSettings: strict),
         .target(name: "CArchangelBench"),
         .target(
             name: "ArchangelBench",
@@ -66,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "archangel",
             dependencies: [
-                "Archangel", "ArchangelBench", "ArchangelMetrics",
+                "Archangel", "ArchangelBench", "ArchangelMetrics", "ArchangelSensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -78,6 +81,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "ArchangelSensorsTests", dependencies: ["ArchangelSensors", "CArchangel"], swiftSettings: strict),
         .testTarget(name: "ArchangelCoreTests", dependencies: ["ArchangelCore", "CArchangel"], swiftSettings: strict),
         .testTarget(
             name: "ArchangelTests",

@@ -253,6 +253,27 @@ struct OperatorCLIKernelTests {
                 "\(top.output)")
     }
 
+    @Test("events --json streams the exec sensor's records as JSON lines")
+    func eventsStreamExecs() throws {
+        guard access("/dev/archangel_sensors", R_OK | W_OK) == 0 else { return }
+        let events = try ChildProcess(executable: archangelExecutable, arguments: [
+            "events", "--json", "--sensors", "exec", "--count", "6"])
+        let collector = try OutputCollector(events)
+        usleep(500_000)  // attached and switched on
+        for _ in 0..<12 where events.wait(timeout: .milliseconds(1)) == nil {
+            let shell = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "exit 0"])
+            _ = shell.wait()
+            usleep(50_000)
+        }
+        #expect(events.wait(timeout: .seconds(20)) == 0)
+        let objects = try collector.finish().map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+        }
+        #expect(objects.count == 6)
+        #expect(objects.contains { $0["kind"] as? String == "exec" && $0["filename"] as? String == "/bin/sh" },
+                "\(objects)")
+    }
+
     @Test("--side kernel is refused on the kernel backend with the reason")
     func noKernelSide() throws {
         guard KernelDevice.exists(at: KernelDevice.defaultPath) else { return }

@@ -14,6 +14,7 @@
 #include "archangel_socket_shims.h"
 #include "archangel_host_protocol.h"
 #include "archangel_kernel_shims.h"
+#include "archangel_sensors_shims.h"
 
 /* Composite macros Swift's importer skips, re-exported as constants. */
 static const uint32_t archangel_msg_flags_known = ARCHANGEL_MSG_F_KNOWN;

@@ -1,0 +1,81 @@
+import CArchangel
+import Glibc
+
+/// `/dev/archangel_sensors`: attaches the sensors to an archangel channel and
+/// configures them (archangel_sensors_ioctl.h, docs/sensors.md). The file
+/// that attaches is the engine: closing it detaches, and every pending
+/// request is resolved with its default.
+public final class SensorsDevice {
+    /// The device's path.
+    public static let defaultPath = "/dev/archangel_sensors"
+    private let descriptor: Int32
+
+    /// The sensors of the module.
+    public enum Sensor: UInt32, CaseIterable, Sendable {
+        case exec = 0, syscall = 1, network = 2, memory = 3
+
+        /// `exec`, `syscall`, `net`, `mem`.
+        public var name: String { ["exec", "syscall", "net", "mem"][Int(rawValue)] }
+        /// The sensor called `name`, or nil.
+        public init?(name: String) {
+            guard let found = Self.allCases.first(where: { $0.name == name || "\($0)" == name }) else { return nil }
+            self = found
+        }
+    }
+
+    /// What failed, with the errno's name.
+    public struct DeviceError: Error, CustomStringConvertible {
+        public var operation: String
+        public var code: Int32
+        public var description: String {
+            let reason = String(cString: strerror(code))
+            switch code {
+            case ENOENT where operation == "open":
+                return "\(SensorsDevice.defaultPath) is missing: load the sensor module (modprobe archangel_sensors)"
+            case EACCES, EPERM: return "\(operation): permission denied (\(reason)): run as root"
+            case EBUSY: return "\(operation): another engine is attached (\(reason)); one at a time"
+            default: return "\(operation): \(reason) (errno \(code))"
+            }
+        }
+    }
+
+    /// Opens the device.
+    public init(path: String = SensorsDevice.defaultPath) throws {
+        descriptor = open(path, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { throw DeviceError(operation: "open", code: errno) }
+    }
+
+    deinit { close(descriptor) }
+
+    private func ioctl<T: BitwiseCopyable>(_ request: UInt, _ value: inout T, _ name: String) throws {
+        while withUnsafeMutableBytes(of: &value, { archangel_ioctl(descriptor, request, $0.baseAddress) }) < 0 {
+            if errno == EINTR { continue }
+            throw DeviceError(operation: name, code: errno)
+        }
+    }
+
+    /// Sends the sensors' records to archangel channel `channel` (this file becomes the engine).
+    public func attach(channel: UInt32) throws {
+        var req = archangel_sensors_attach()
+        req.channel_id = channel
+        try ioctl(UInt(archangel_sensors_ioc_attach), &req, "ARCHANGEL_SENSORS_IOC_ATTACH")
+    }
+
+    /// Switches `sensor` on in observe mode (records only, no requests);
+    /// for the syscall sensor, `syscalls` lists the numbers traced.
+    public func enableObserving(_ sensor: Sensor, syscalls: [Int] = []) throws {
+        var config = archangel_sensors_config()
+        config.sensor = sensor.rawValue
+        config.flags = UInt32(ARCHANGEL_SENSORS_F_ENABLED)
+        config.policy = UInt8(ARCHANGEL_POLICY_OBSERVE)
+        if sensor == .syscall {
+            withUnsafeMutableBytes(of: &config.syscalls) { raw in
+                let words = raw.bindMemory(to: UInt64.self)
+                for n in syscalls where n >= 0 && n < Int(ARCHANGEL_SENSORS_SYSCALL_BITS) {
+                    words[n / 64] |= UInt64(1) << UInt64(n % 64)
+                }
+            }
+        }
+        try ioctl(UInt(archangel_sensors_ioc_configure), &config, "ARCHANGEL_SENSORS_IOC_CONFIGURE \(sensor.name)")
+    }
+}

@@ -1,0 +1,77 @@
+/// An AI_REQUEST of archangel_sensors.ko: what the module asks about, by
+/// when, and what it does if nobody answers (`struct archangel_sensor_request`).
+public struct SensorRequest: Sendable, Equatable {
+    /// Unique while the module is loaded; the response carries it back.
+    public var id: UInt64
+    /// CLOCK_MONOTONIC nanoseconds after which `defaultVerdict` applies.
+    public var deadline: UInt64
+    /// Applied at the deadline, or at once when the engine goes away.
+    public var defaultVerdict: Verdict
+    /// The event asked about.
+    public var event: SensorEvent
+
+    /// Bytes of the request header before the event.
+    public static let headerSize = 24
+
+    /// Decodes an AI_REQUEST payload (checked as `SensorEvent.decode` checks events).
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(SensorDecodingError) -> SensorRequest {
+        guard bytes.count >= headerSize else { throw .truncated(needed: headerSize, have: bytes.count) }
+        let r = Reader(bytes)
+        try r.zero(17, 3)
+        guard let verdict = Verdict(byte: r.u8(16)) else { throw .badField("request.default_verdict \(r.u8(16))") }
+        let size = Int(r.u32(20))
+        guard size <= bytes.count - headerSize else { throw .truncated(needed: headerSize + size, have: bytes.count) }
+        let (event, used) = try SensorEvent.decode(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<(headerSize + size)]))
+        guard used == size else { throw .badField("request.event_size \(size) for a \(used)-byte record") }
+        return SensorRequest(id: r.u64(0), deadline: r.u64(8), defaultVerdict: verdict, event: event)
+    }
+}
+
+/// An engine's answer (`struct archangel_sensor_response`, the AI_RESPONSE payload).
+public struct SensorResponse: Sendable, Equatable {
+    /// The request's id.
+    public var id: UInt64
+    /// What to do.
+    public var verdict: Verdict
+    /// How long the module may cache the verdict, milliseconds (0: not at all).
+    public var ttlMilliseconds: UInt32
+    /// The engine's score, 0...1,000,000 (informative; logged by the module).
+    public var score: UInt32
+
+    /// Creates an answer to request `id`.
+    public init(id: UInt64, verdict: Verdict, ttlMilliseconds: UInt32 = 0, score: UInt32 = 0) {
+        self.id = id
+        self.verdict = verdict
+        self.ttlMilliseconds = ttlMilliseconds
+        self.score = min(score, 1_000_000)
+    }
+
+    /// The 24-byte payload, little-endian, padding zero.
+    public var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 24)
+        out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: id.littleEndian, toByteOffset: 0, as: UInt64.self)
+            raw.storeBytes(of: verdict.rawValue, toByteOffset: 8, as: UInt8.self)
+            raw.storeBytes(of: ttlMilliseconds.littleEndian, toByteOffset: 12, as: UInt32.self)
+            raw.storeBytes(of: score.littleEndian, toByteOffset: 16, as: UInt32.self)
+        }
+        return out
+    }
+}
+
+/// What decides about the module's requests: the rules engine is one
+/// implementation; a user's own classifier is another (docs/sensors.md).
+///
+/// Called from the engine's receiving thread, one request at a time; it
+/// should answer well before `request.deadline`, or the module applies the
+/// request's default.
+public protocol VerdictEngine {
+    /// The verdict for `request`; nil leaves it to the deadline's default.
+    mutating func decide(_ request: SensorRequest) -> SensorResponse?
+    /// Sees every event, asked about or not (to keep per-process state); the default does nothing.
+    mutating func observe(_ event: SensorEvent)
+}
+
+extension VerdictEngine {
+    public mutating func observe(_ event: SensorEvent) {}
+}
