@@ -4,6 +4,7 @@
 @testable import Archangel
 import ArchangelSystem
 import Foundation
+import CArchangel
 import Glibc
 import Testing
 
@@ -259,13 +260,13 @@ struct OperatorCLIKernelTests {
         let events = try ChildProcess(executable: archangelExecutable, arguments: [
             "events", "--json", "--sensors", "exec", "--count", "6"])
         let collector = try OutputCollector(events)
-        usleep(500_000)  // attached and switched on
-        for _ in 0..<12 where events.wait(timeout: .milliseconds(1)) == nil {
+        // Execs until it has printed its count (it may take a while to attach under emulation), 60 s at most.
+        let start = archangel_monotonic_ns()
+        while events.wait(timeout: .milliseconds(100)) == nil && archangel_monotonic_ns() - start < 60_000_000_000 {
             let shell = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "exit 0"])
             _ = shell.wait()
-            usleep(50_000)
         }
-        #expect(events.wait(timeout: .seconds(20)) == 0)
+        #expect(events.wait(timeout: .seconds(5)) == 0)
         let objects = try collector.finish().map { line in
             try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
         }
