@@ -1,3 +1,4 @@
+import ArchangelSystem
 import CArchangel
 import Glibc
 
@@ -104,12 +105,10 @@ public struct EfficiencyPacer: Sendable {
             if virtual >= total { break }
             // The next message's deadline, absolute.
             let next = max(start + UInt64(virtual) * 1_000_000_000 / UInt64(rate), now + quantum)
-            var deadline = timespec(tv_sec: Int(next / 1_000_000_000), tv_nsec: Int(next % 1_000_000_000))
-            while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
+            sleepUntil(monotonicNanoseconds: next)
         }
         // Wait out the window so every run lasts `duration`.
-        var deadline = timespec(tv_sec: Int(end / 1_000_000_000), tv_nsec: Int(end % 1_000_000_000))
-        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
+        sleepUntil(monotonicNanoseconds: end)
         return Outcome(offered: total, sent: send == nil ? 0 : sent)
     }
 }

@@ -83,9 +83,7 @@ extension DemoCommand {
                 let requestsStart = archangel_monotonic_ns()
                 for i in 0..<requests {
                     if requestInterval > 0 {
-                        let due = requestsStart &+ UInt64(i) &* requestInterval
-                        var deadline = timespec(tv_sec: Int(due / 1_000_000_000), tv_nsec: Int(due % 1_000_000_000))
-                        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
+                        sleepUntil(monotonicNanoseconds: requestsStart &+ UInt64(i) &* requestInterval)
                     }
                     let size = largeEvery > 0 && i % largeEvery == largeEvery - 1 ? 2048 : 64
                     // Alternately on the express lane and on the normal lane, behind the same flood.

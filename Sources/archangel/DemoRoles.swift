@@ -1,4 +1,5 @@
 import Archangel
+import ArchangelSystem
 import Glibc
 import CArchangel
 
@@ -69,10 +70,7 @@ struct DemoSensor {
             if period > 0 {
                 // Message i leaves at start + i * period; sleeps shorter than 50 µs are not worth a timer.
                 let due = start &+ UInt64(i) &* period
-                if due > archangel_monotonic_ns() &+ 50_000 {
-                    var deadline = timespec(tv_sec: Int(due / 1_000_000_000), tv_nsec: Int(due % 1_000_000_000))
-                    while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
-                }
+                if due > archangel_monotonic_ns() &+ 50_000 { sleepUntil(monotonicNanoseconds: due) }
             }
             if (i % requestEvery == 0 && sentRequests < requests) || sentEvents == events {
                 let express = sentRequests % 2 == 0

@@ -1,4 +1,5 @@
 import Archangel
+import ArchangelSystem
 import ArgumentParser
 import CArchangel
 import Glibc
@@ -168,9 +169,7 @@ struct PacedSender {
         if sent == 0 { startNanoseconds = archangel_monotonic_ns() }
         if let period {
             // Deadlines from the start, not from the previous send: lateness does not accumulate.
-            let deadline = startNanoseconds &+ UInt64(Double(sent) * period)
-            var spec = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-            while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &spec, nil) == EINTR {}
+            sleepUntil(monotonicNanoseconds: startNanoseconds &+ UInt64(Double(sent) * period))
         }
         do {
             try endpoint.send(type, priority: priority, bytes: payload, timeout: timeout)
