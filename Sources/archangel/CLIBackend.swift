@@ -100,6 +100,21 @@ struct ResolvedBackend {
         }
     }
 
+    /// The statistics of this backend, parsed.
+    ///
+    /// - Throws: `ChannelError` reaching the backend; `OperatorError` when
+    ///   the text does not parse (a host or module of another release).
+    func statisticsReport() throws -> StatisticsReport {
+        let text = try statisticsText()
+        do {
+            return try StatisticsReport(parsing: text)
+        } catch {
+            throw OperatorError(cause: "the \(name) statistics do not parse: \(error)",
+                                fix: "use the same release for this command and the \(name == "kernel" ? "module" : "host")",
+                                exitCode: OperatorError.software)
+        }
+    }
+
     /// How many channels this backend can hold (ids are 0..<limit), or nil when it cannot tell.
     func channelLimit() throws(ChannelError) -> Int? {
         switch kind {

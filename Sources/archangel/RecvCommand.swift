@@ -97,17 +97,7 @@ struct RecvCommand: ParsableCommand {
     /// Writes all of `text` to standard output, or exits 74 without returning
     /// (so the message being printed is not released: at-least-once).
     private func writeOrExit(_ text: String) {
-        var text = text
-        let ok = text.withUTF8 { bytes -> Bool in
-            var offset = 0
-            while offset < bytes.count {
-                let n = write(1, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                offset += n
-            }
-            return true
-        }
+        let ok = writeAll(STDOUT_FILENO, text)
         if !ok {
             printError("archangel recv: error: cannot write to standard output (\(ABI.describe(errno: errno))); the message stays queued for the next reader\n  fix: check where the output goes (a closed pipe, a full disk)")
             _exit(OperatorError.ioError)

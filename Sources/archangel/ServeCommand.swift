@@ -84,8 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(MetricsHTTPServer(host: host, port: port, registry: registry, logger: logger) { bound in
                 let shown = host.contains(":") ? "[\(host)]" : host
                 // Unbuffered, so a parent reading the pipe sees it at once.
-                var line = "archangel serve: metrics at http://\(shown):\(bound)/metrics\n"
-                line.withUTF8 { _ = write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+                _ = writeAll(STDOUT_FILENO, "archangel serve: metrics at http://\(shown):\(bound)/metrics\n")
             })
         }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },

@@ -28,17 +28,12 @@ struct StatsCommand: ParsableCommand {
         let resolved = ResolvedBackend.resolve(backend, socket: socketOption, statisticsOnly: true)
         resolved.announce("stats")
         try reportingOperatorErrors("stats", backend: resolved) {
-            let text = try resolved.statisticsText()
             switch format {
-            case .text: print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+            case .text:
+                let text = try resolved.statisticsText()
+                print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
             case .prometheus:
-                do {
-                    print(try StatisticsReport(parsing: text).prometheusText, terminator: "")
-                } catch {
-                    throw OperatorError(cause: "the \(resolved.name) statistics do not parse: \(error)",
-                                        fix: "use the same release for this command and the \(resolved.name == "kernel" ? "module" : "host")",
-                                        exitCode: OperatorError.software)
-                }
+                print(try resolved.statisticsReport().prometheusText, terminator: "")
             }
         }
     }

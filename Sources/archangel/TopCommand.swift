@@ -39,11 +39,11 @@ struct TopCommand: ParsableCommand {
         let backend = ResolvedBackend.resolve(backendOption.backend, socket: socketOption, statisticsOnly: true)
         backend.announce("top")
         try reportingOperatorErrors("top", backend: backend) {
-            var previous = try read(backend)
+            var previous = try backend.statisticsReport()
             var previousTime = archangel_monotonic_ns()
             if once {
                 pause(interval)
-                let now = try read(backend)
+                let now = try backend.statisticsReport()
                 let seconds = Double(archangel_monotonic_ns() - previousTime) / 1e9
                 let lines = RatesTable.lines(now.rates(since: previous, seconds: seconds))
                 print(header(backend, now, seconds))
@@ -58,7 +58,7 @@ struct TopCommand: ParsableCommand {
             while !CLISignals.stopping && (count == 0 || refreshes < count) {
                 pause(interval)
                 if CLISignals.stopping { break }
-                let now = try read(backend)
+                let now = try backend.statisticsReport()
                 let time = archangel_monotonic_ns()
                 let seconds = Double(time - previousTime) / 1e9
                 let (width, height) = terminal ? terminalSize() : (Int.max, Int.max)
@@ -77,17 +77,6 @@ struct TopCommand: ParsableCommand {
     private func header(_ backend: ResolvedBackend, _ report: StatisticsReport, _ seconds: Double) -> String {
         "archangel top: \(backend.summary), channels \(report.channels.count)/\(report.maxChannels), "
             + "rates over \(RatesTable.fixed(seconds, 2)) s" + (once ? "" : "; Ctrl-C quits")
-    }
-
-    private func read(_ backend: ResolvedBackend) throws -> StatisticsReport {
-        let text = try backend.statisticsText()
-        do {
-            return try StatisticsReport(parsing: text)
-        } catch {
-            throw OperatorError(cause: "the \(backend.name) statistics do not parse: \(error)",
-                                fix: "use the same release for this command and the \(backend.name == "kernel" ? "module" : "host")",
-                                exitCode: OperatorError.software)
-        }
     }
 
     /// Sleeps `seconds`, returning early on a signal (Ctrl-C, a resize).
@@ -111,16 +100,5 @@ struct TopCommand: ParsableCommand {
         return (Int(size.ws_col), Int(size.ws_row))
     }
 
-    private func emit(_ text: String) {
-        var text = text
-        text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                offset += n
-            }
-        }
-    }
+    private func emit(_ text: String) { _ = writeAll(STDOUT_FILENO, text) }
 }
