@@ -54,7 +54,7 @@ extension SensorEvent {
 }
 
 /// `s` as a JSON string literal (quotes, backslashes and control characters escaped).
-func jsonString(_ s: String) -> String {
+public func jsonString(_ s: String) -> String {
     var out = "\""
     for scalar in s.unicodeScalars {
         switch scalar {

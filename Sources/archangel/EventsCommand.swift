@@ -40,12 +40,12 @@ struct EventsCommand: ParsableCommand {
         if chosen.contains(.syscall) && numbers.isEmpty {
             throw ValidationError("the syscall sensor needs --syscalls (numbers), or it traces nothing")
         }
+        let backend = ResolvedBackend(kind: .kernel(device: KernelDevice.defaultPath), reason: "events needs the kernel module")
         let channel: Channel
         do {
             channel = try KernelBackend().attach(nil)
         } catch {
-            throw OperatorError(error, backend: ResolvedBackend(kind: .kernel(device: KernelDevice.defaultPath),
-                                                                reason: "events needs the kernel module"))
+            throw OperatorError(error, backend: backend)
         }
         let id = channel.id.rawValue
         defer {
@@ -76,7 +76,7 @@ struct EventsCommand: ParsableCommand {
                         do {
                             return try SensorEvent.decodeAll(raw).map { json ? $0.json : $0.text }
                         } catch {
-                            return [json ? "{\"kind\": \"undecodable\", \"error\": \(jsonQuoted("\(error)"))}"
+                            return [json ? "{\"kind\": \"undecodable\", \"error\": \(jsonString("\(error)"))}"
                                          : "undecodable \(view.type) record: \(error)"]
                         }
                     }
@@ -89,13 +89,8 @@ struct EventsCommand: ParsableCommand {
             } catch .timedOut {
                 continue
             } catch {
-                throw OperatorError(error, backend: ResolvedBackend(kind: .kernel(device: KernelDevice.defaultPath),
-                                                                    reason: "--backend kernel"))
+                throw OperatorError(error, backend: backend)
             }
         }
-    }
-
-    private func jsonQuoted(_ s: String) -> String {
-        "\"" + String(s.map { $0 == "\"" || $0 == "\\" ? "'" : $0 }) + "\""
     }
 }
