@@ -77,26 +77,13 @@ final class InProcessEfficiencyRunner: EfficiencyCellRunner {
         defer { manager.destroyChannel(id) }
         let kernel = try manager.channel(id)
         let user = try Channel.open(id, backend: .inProcess(manager))
-        let receiverOutcome = PthreadLock<Result<EfficiencyFigures, any Error>?>(nil)
-        let senderOutcome = PthreadLock<Result<EfficiencyFigures, any Error>?>(nil)
-        let settle = settle(policy), seconds = options.seconds, pinned = options.pinned, quantum = options.paceQuantum
-        let receiving = try SystemThread(name: "eff-receiver") {
-            if pinned { SystemThread.pinCurrent(to: 1) }
-            let r = Result { try EfficiencyRoles.receiver(user, idleSeconds: idleSeconds, settle: settle,
-                                                          who: EfficiencyRoles.thisThread) }
-            receiverOutcome.withLock { $0 = r }
-        }
-        let sending = try SystemThread(name: "eff-sender") {
-            if pinned { SystemThread.pinCurrent(to: 0) }
-            let r = Result { try EfficiencyRoles.sender(kernel, rate: rate, seconds: seconds, paceQuantum: quantum,
-                                                        who: EfficiencyRoles.thisThread) }
-            senderOutcome.withLock { $0 = r }
-        }
-        sending.join()
-        receiving.join()
-        let sent = try senderOutcome.withLock { $0 }!.get()
-        let received = try receiverOutcome.withLock { $0 }!.get()
-        return sent.merging(received)
+        let settle = settle(policy), seconds = options.seconds, quantum = options.paceQuantum
+        return try runRoles(pinned: options.pinned, senderName: "eff-sender", sender: {
+            try EfficiencyRoles.sender(kernel, rate: rate, seconds: seconds, paceQuantum: quantum,
+                                       who: EfficiencyRoles.thisThread)
+        }, receiver: {
+            try EfficiencyRoles.receiver(user, idleSeconds: idleSeconds, settle: settle, who: EfficiencyRoles.thisThread)
+        })
     }
 }
 
@@ -128,46 +115,32 @@ final class KernelEfficiencyRunner: EfficiencyCellRunner {
         }
         let count = UInt64(max(1, Double(rate) * options.seconds))
         let interval = UInt64(1_000_000_000 / rate)
-        let receiverOutcome = PthreadLock<Result<EfficiencyFigures, any Error>?>(nil)
-        let senderOutcome = PthreadLock<Result<EfficiencyFigures, any Error>?>(nil)
-        let settle = settle(policy), seconds = options.seconds, pinned = options.pinned
-        let receiving = try SystemThread(name: "eff-receiver") {
-            if pinned { SystemThread.pinCurrent(to: 1) }
-            let r = Result { try EfficiencyRoles.receiver(user, idleSeconds: idleSeconds, settle: settle,
-                                                          markless: count, who: EfficiencyRoles.thisThread) }
-            receiverOutcome.withLock { $0 = r }
-        }
-        let sending = try SystemThread(name: "eff-loadgen") {
-            if pinned { SystemThread.pinCurrent(to: 0) }
-            let r = Result { () throws -> EfficiencyFigures in
-                let who = EfficiencyRoles.thisThread
-                let pacer = EfficiencyPacer(rate: rate, duration: UInt64(seconds * 1e9), quantum: 0)
-                let p0 = ResourceSnapshot.take(who)
-                _ = try pacer.run(nil)
-                let p1 = ResourceSnapshot.take(who)
-                let n0 = try Self.producerWakeups(channel: id)
-                let device = try KernelDevice()
-                defer { device.close() }
-                let s0 = ResourceSnapshot.take(who)
-                let done = try device.loadgen(channel: id, mode: .produce, size: EfficiencyRoles.payloadBytes,
-                                              count: count, interval: interval).done
-                let s1 = ResourceSnapshot.take(who)
-                let n1 = try Self.producerWakeups(channel: id)
-                return EfficiencyFigures([
-                    "offered": Double(count), "sent": Double(done),
-                    "sender_window_ns": Double(s1.time - s0.time), "sender_cpu_ns": Double(s1.cpu - s0.cpu),
-                    "pacing_window_ns": Double(p1.time - p0.time), "pacing_cpu_ns": Double(p1.cpu - p0.cpu),
-                    "notify_sent": Double(n1.sent - n0.sent), "notify_suppressed": Double(n1.suppressed - n0.suppressed),
-                    "notify_coalesced": Double(n1.coalesced - n0.coalesced),
-                ])
-            }
-            senderOutcome.withLock { $0 = r }
-        }
-        sending.join()
-        receiving.join()
-        let sent = try senderOutcome.withLock { $0 }!.get()
-        let received = try receiverOutcome.withLock { $0 }!.get()
-        return sent.merging(received)
+        let settle = settle(policy), seconds = options.seconds
+        return try runRoles(pinned: options.pinned, senderName: "eff-loadgen", sender: {
+            let who = EfficiencyRoles.thisThread
+            let pacer = EfficiencyPacer(rate: rate, duration: UInt64(seconds * 1e9), quantum: 0)
+            let p0 = ResourceSnapshot.take(who)
+            _ = try pacer.run(nil)
+            let p1 = ResourceSnapshot.take(who)
+            let n0 = try Self.producerWakeups(channel: id)
+            let device = try KernelDevice()
+            defer { device.close() }
+            let s0 = ResourceSnapshot.take(who)
+            let done = try device.loadgen(channel: id, mode: .produce, size: EfficiencyRoles.payloadBytes,
+                                          count: count, interval: interval).done
+            let s1 = ResourceSnapshot.take(who)
+            let n1 = try Self.producerWakeups(channel: id)
+            return EfficiencyFigures([
+                "offered": Double(count), "sent": Double(done),
+                "sender_window_ns": Double(s1.time - s0.time), "sender_cpu_ns": Double(s1.cpu - s0.cpu),
+                "pacing_window_ns": Double(p1.time - p0.time), "pacing_cpu_ns": Double(p1.cpu - p0.cpu),
+                "notify_sent": Double(n1.sent - n0.sent), "notify_suppressed": Double(n1.suppressed - n0.suppressed),
+                "notify_coalesced": Double(n1.coalesced - n0.coalesced),
+            ])
+        }, receiver: {
+            try EfficiencyRoles.receiver(user, idleSeconds: idleSeconds, settle: settle, markless: count,
+                                         who: EfficiencyRoles.thisThread)
+        })
     }
 
     /// The kernel producer's wake-up counters of channel `id` (kernel to user).
@@ -178,5 +151,33 @@ final class KernelEfficiencyRunner: EfficiencyCellRunner {
         }
         return (channel.toUser.notificationsSent, channel.toUser.notificationsSuppressed,
                 channel.toUser.notificationsCoalesced)
+    }
+}
+
+extension EfficiencyCellRunner {
+    /// Runs the two roles of a cell as threads of this process (pinned to
+    /// CPU 0 and CPU 1 when asked), waits for both, and merges their figures.
+    ///
+    /// - Throws: the sender's error first, then the receiver's.
+    func runRoles(pinned: Bool, senderName: String,
+                  sender: @escaping @Sendable () throws -> EfficiencyFigures,
+                  receiver: @escaping @Sendable () throws -> EfficiencyFigures) throws -> EfficiencyFigures {
+        let receiverOutcome = PthreadLock<Result<EfficiencyFigures, any Error>?>(nil)
+        let senderOutcome = PthreadLock<Result<EfficiencyFigures, any Error>?>(nil)
+        let receiving = try SystemThread(name: "eff-receiver") {
+            if pinned { SystemThread.pinCurrent(to: 1) }
+            let r = Result { try receiver() }
+            receiverOutcome.withLock { $0 = r }
+        }
+        let sending = try SystemThread(name: senderName) {
+            if pinned { SystemThread.pinCurrent(to: 0) }
+            let r = Result { try sender() }
+            senderOutcome.withLock { $0 = r }
+        }
+        sending.join()
+        receiving.join()
+        let sent = try senderOutcome.withLock { $0 }!.get()
+        let received = try receiverOutcome.withLock { $0 }!.get()
+        return sent.merging(received)
     }
 }
