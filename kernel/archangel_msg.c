@@ -255,7 +255,7 @@ static unsigned long ach_publish_locked(struct ach_channel *ch, u32 sflags)
 	struct ach_tx *tx = &ch->tx;
 	struct ach_rprod *nl = &tx->lane[ACH_NORMAL];
 	struct ach_rprod *el = &tx->lane[ACH_EXPRESS];
-	bool urgent, adaptive, blocking, polling, full;
+	bool urgent, adaptive, blocking, polling, full, eword_read;
 	unsigned long bits = 0;
 	u32 nword, eword;
 	u64 w, now, at;
@@ -281,8 +281,11 @@ static unsigned long ach_publish_locked(struct ach_channel *ch, u32 sflags)
 	w = READ_ONCE(ch->wait.max_delay_ns);
 	nword = READ_ONCE(*nl->w.kneed_wakeup);
 	blocking = ach_need_is_new(nword, nl->last_woken);
+	eword_read = false;
 	if (blocking && !urgent && adaptive) {
+		/* Read once: reused below when this is no paced poll. */
 		eword = READ_ONCE(*el->w.kneed_wakeup);
+		eword_read = true;
 		if (!(eword & ARCHANGEL_RING_NEED_WAKEUP)) {
 			/*
 			 * Only the normal lane armed: a paced poll, whose
@@ -301,7 +304,8 @@ static unsigned long ach_publish_locked(struct ach_channel *ch, u32 sflags)
 	full = !blocking && !urgent && adaptive && ach_lanes_past_batch(ch);
 	if (!blocking && !urgent && !full && adaptive)
 		goto suppressed;
-	eword = READ_ONCE(*el->w.kneed_wakeup);
+	if (!eword_read)
+		eword = READ_ONCE(*el->w.kneed_wakeup);
 	polling = ach_need_is_new(eword, el->last_woken);
 	if (!blocking && !polling) {
 		/*

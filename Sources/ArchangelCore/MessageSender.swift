@@ -293,10 +293,13 @@ public final class MessageSender: @unchecked Sendable {
         // batch, so that a long window never fills the ring (the stale cached
         // consumer index overestimates the fill, so this reads the consumer's
         // line only when a lane may really be that full).
+        // The express word, read once: here when the normal one announces a sleep, else below.
+        var expressWordRead: UInt32? = nil
         if blocking && !urgent && waitPolicy.adaptive {
             // Only the normal lane armed: a paced poll, whose receiver looks
             // again by itself within its window. The leading edge only.
             let expressWord = s.pointee.express.needWakeupWord()
+            expressWordRead = expressWord
             if expressWord & NeedFlag.bit == 0 {
                 if s.pointee.coalescer.pacedLeadingEdge(now: archangel_monotonic_ns(), laneFull: lanesPastWakeBatch()) {
                     s.pointee.normal.lastWoken = normalWord
@@ -312,7 +315,7 @@ public final class MessageSender: @unchecked Sendable {
             counters.add(.notificationsSuppressed)
             return
         }
-        let expressWord = s.pointee.express.needWakeupWord()
+        let expressWord = expressWordRead ?? s.pointee.express.needWakeupWord()
         let polling = NeedFlag.isNewSleep(expressWord, lastSignalled: s.pointee.express.lastWoken)
         guard blocking || polling else {
             // A full lane behind a sleep that a pending trailing edge covers
