@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "ArchangelMetrics", targets: ["ArchangelMetrics"]),
         // archangel_sensors.ko's records and the verdict loop's types (issue 10).
         .library(name: "ArchangelSensors", targets: ["ArchangelSensors"]),
+        // The rules engine: a VerdictEngine reading JSON or YAML rules files.
+        .library(name: "ArchangelRules", targets: ["ArchangelRules"]),
         .executable(name: "archangel", targets: ["archangel"]),
     ],
     dependencies: [
@@ -34,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The rules engine's YAML files (issue 10); JSON needs no package.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .target(name: "CArchangel"),
@@ -56,6 +60,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "ArchangelSensors", dependencies: ["CArchangel"], swiftSettings: strict),
+        .target(
+            name: "ArchangelRules",
+            dependencies: ["ArchangelSensors", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
         .target(name: "CArchangelBench"),
         .target(
             name: "ArchangelBench",
@@ -69,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "archangel",
             dependencies: [
-                "Archangel", "ArchangelBench", "ArchangelMetrics", "ArchangelSensors",
+                "Archangel", "ArchangelBench", "ArchangelMetrics", "ArchangelSensors", "ArchangelRules",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -82,6 +91,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ArchangelSensorsTests", dependencies: ["ArchangelSensors", "CArchangel"], swiftSettings: strict),
+        .testTarget(name: "ArchangelRulesTests", dependencies: ["ArchangelRules", "ArchangelSensors"], swiftSettings: strict),
         .testTarget(name: "ArchangelCoreTests", dependencies: ["ArchangelCore", "CArchangel"], swiftSettings: strict),
         .testTarget(
             name: "ArchangelTests",
