@@ -59,7 +59,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "ArchangelSensors", dependencies: ["CArchangel"], swiftSettings: strict),
+        // Depends on Archangel for SensorSession (the engine's channel on the kernel backend).
+        .target(name: "ArchangelSensors", dependencies: ["CArchangel", "Archangel"], swiftSettings: strict),
         .target(
             name: "ArchangelRules",
             dependencies: ["ArchangelSensors", .product(name: "Yams", package: "Yams")],
