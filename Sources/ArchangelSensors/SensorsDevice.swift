@@ -64,18 +64,35 @@ public final class SensorsDevice {
     /// Switches `sensor` on in observe mode (records only, no requests);
     /// for the syscall sensor, `syscalls` lists the numbers traced.
     public func enableObserving(_ sensor: Sensor, syscalls: [Int] = []) throws {
+        try configure(sensor, SensorConfiguration(policy: .observe, syscalls: syscalls))
+    }
+
+    /// Configures `sensor` (switches it on or off, sets its policy and
+    /// defaults); the module checks every field (`-EINVAL` names none, so
+    /// check `SensorConfiguration` against docs/sensors.md first).
+    public func configure(_ sensor: Sensor, _ configuration: SensorConfiguration) throws {
         var config = archangel_sensors_config()
         config.sensor = sensor.rawValue
-        config.flags = UInt32(ARCHANGEL_SENSORS_F_ENABLED)
-        config.policy = UInt8(ARCHANGEL_POLICY_OBSERVE)
+        config.flags = configuration.flags.rawValue | (configuration.enabled ? UInt32(ARCHANGEL_SENSORS_F_ENABLED) : 0)
+        config.policy = configuration.policy.rawValue
+        config.default_verdict = configuration.defaultVerdict.rawValue
+        config.deadline_ms = configuration.deadlineMilliseconds
+        config.interval_ms = configuration.intervalMilliseconds
         if sensor == .syscall {
             withUnsafeMutableBytes(of: &config.syscalls) { raw in
                 let words = raw.bindMemory(to: UInt64.self)
-                for n in syscalls where n >= 0 && n < Int(ARCHANGEL_SENSORS_SYSCALL_BITS) {
+                for n in configuration.syscalls where n >= 0 && n < Int(ARCHANGEL_SENSORS_SYSCALL_BITS) {
                     words[n / 64] |= UInt64(1) << UInt64(n % 64)
                 }
             }
         }
         try ioctl(UInt(archangel_sensors_ioc_configure), &config, "ARCHANGEL_SENSORS_IOC_CONFIGURE \(sensor.name)")
+    }
+
+    /// The module's counters now (`ARCHANGEL_SENSORS_IOC_GET_STATS`).
+    public func statistics() throws -> SensorsStatistics {
+        var raw = archangel_sensors_stats()
+        try ioctl(UInt(archangel_sensors_ioc_get_stats), &raw, "ARCHANGEL_SENSORS_IOC_GET_STATS")
+        return SensorsStatistics(raw)
     }
 }

@@ -59,19 +59,59 @@ public struct SensorResponse: Sendable, Equatable {
     }
 }
 
-/// What decides about the module's requests: the rules engine is one
-/// implementation; a user's own classifier is another (docs/sensors.md).
+/// What an engine decided about a request, and why (for its decision log).
+public struct EngineDecision: Sendable, Equatable {
+    /// What to do.
+    public var verdict: Verdict
+    /// How long the module may cache it, milliseconds (0: ask again next time).
+    public var ttlMilliseconds: UInt32
+    /// The engine's score, 0...1,000,000 (informative).
+    public var score: UInt32
+    /// Why: a rule's name, or what a classifier saw. Logged, never sent.
+    public var reason: String
+
+    /// Creates a decision.
+    public init(verdict: Verdict, ttlMilliseconds: UInt32 = 0, score: UInt32 = 0, reason: String = "") {
+        self.verdict = verdict
+        self.ttlMilliseconds = ttlMilliseconds
+        self.score = min(score, 1_000_000)
+        self.reason = reason
+    }
+
+    /// The AI_RESPONSE answering request `id` with this decision.
+    public func response(to id: UInt64) -> SensorResponse {
+        SensorResponse(id: id, verdict: verdict, ttlMilliseconds: ttlMilliseconds, score: score)
+    }
+}
+
+/// What an engine does about an event nobody asked about (the module only
+/// asks about execs and new flows; a W^X mapping, say, is only reported).
+public enum EngineAction: Sendable, Equatable {
+    /// Let it be.
+    case none
+    /// Log it as an alert; nothing is enforced.
+    case alert(reason: String)
+    /// SIGKILL the process (tgid) from userspace, and log why. Done after
+    /// the event, so the process may have run meanwhile.
+    case kill(tgid: UInt32, reason: String)
+}
+
+/// What decides about the module's requests: the rules engine
+/// (`ArchangelRules.RulesEngine`) is one implementation; a user's own
+/// classifier is another (docs/sensors.md, "Writing an engine").
 ///
-/// Called from the engine's receiving thread, one request at a time; it
-/// should answer well before `request.deadline`, or the module applies the
-/// request's default.
+/// `SensorSession.run` calls it from one thread, one message at a time:
+/// `observe` for every event (those asked about too, first), `decide` for
+/// every request. `decide` should answer well before `request.deadline`, or
+/// the module applies the request's default.
 public protocol VerdictEngine {
     /// The verdict for `request`; nil leaves it to the deadline's default.
-    mutating func decide(_ request: SensorRequest) -> SensorResponse?
-    /// Sees every event, asked about or not (to keep per-process state); the default does nothing.
-    mutating func observe(_ event: SensorEvent)
+    mutating func decide(_ request: SensorRequest) -> EngineDecision?
+    /// Sees every event, asked about or not (to keep per-process state, or
+    /// to act on events the module only reports); the default does nothing.
+    mutating func observe(_ event: SensorEvent) -> EngineAction
 }
 
 extension VerdictEngine {
-    public mutating func observe(_ event: SensorEvent) {}
+    public mutating func observe(_ event: SensorEvent) -> EngineAction { .none }
 }
