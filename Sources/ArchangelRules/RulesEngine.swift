@@ -51,7 +51,10 @@ public struct RulesEngine: VerdictEngine {
         return .none
     }
 
-    public mutating func decide(_ request: SensorRequest) -> EngineDecision? {
+    public mutating func decide(_ request: SensorRequest) -> EngineDecision? { decision(for: request) }
+
+    /// The decision for `request` (what `decide` answers), without changing the engine.
+    public func decision(for request: SensorRequest) -> EngineDecision? {
         switch request.event.body {
         case .exec: decideExec(request.event)
         case let .network(packet): decideFlow(packet)

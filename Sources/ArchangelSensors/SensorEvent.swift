@@ -44,6 +44,20 @@ public struct SensorEvent: Sendable, Equatable {
         /// Network byte order: 4 bytes for IPv4, 16 for IPv6.
         public var source: [UInt8], destination: [UInt8]
 
+        /// Creates a packet's description.
+        public init(family: UInt8, outbound: Bool, protocolNumber: UInt8, verdict: Verdict? = nil, sourcePort: UInt16,
+                    destinationPort: UInt16, length: UInt32 = 0, source: [UInt8], destination: [UInt8]) {
+            self.family = family
+            self.outbound = outbound
+            self.protocolNumber = protocolNumber
+            self.verdict = verdict
+            self.sourcePort = sourcePort
+            self.destinationPort = destinationPort
+            self.length = length
+            self.source = source
+            self.destination = destination
+        }
+
         /// `a.b.c.d` or the full IPv6 form (eight groups).
         public static func text(_ address: [UInt8]) -> String {
             if address.count == 4 { return address.map { "\($0)" }.joined(separator: ".") }
@@ -51,6 +65,18 @@ public struct SensorEvent: Sendable, Equatable {
                 String(UInt16(address[$0]) << 8 | UInt16(address[$0 + 1]), radix: 16)
             }.joined(separator: ":")
         }
+    }
+
+    /// Creates an event (for engines' tests and replays; the module's come from `decode`).
+    public init(cpu: UInt32 = 0, pid: UInt32, tgid: UInt32, uid: UInt32 = 0, flags: UInt32 = 0, timestamp: UInt64 = 0,
+                body: Body) {
+        self.cpu = cpu
+        self.pid = pid
+        self.tgid = tgid
+        self.uid = uid
+        self.flags = flags
+        self.timestamp = timestamp
+        self.body = body
     }
 
     /// `ARCHANGEL_SENSOR_VERSION`.

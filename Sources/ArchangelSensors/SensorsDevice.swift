@@ -55,10 +55,25 @@ public final class SensorsDevice {
     }
 
     /// Sends the sensors' records to archangel channel `channel` (this file becomes the engine).
-    public func attach(channel: UInt32) throws {
+    ///
+    /// - Parameters:
+    ///   - batchBytes: 0 sends one record per message; 256...65536 batches the
+    ///     syscall and net sensors' records per CPU into messages of up to that size.
+    ///   - batchMicroseconds: with batches, a record's longest wait (0: 1000).
+    public func attach(channel: UInt32, batchBytes: UInt32 = 0, batchMicroseconds: UInt32 = 0) throws {
         var req = archangel_sensors_attach()
         req.channel_id = channel
+        req.batch_bytes = batchBytes
+        req.batch_us = batchMicroseconds
         try ioctl(UInt(archangel_sensors_ioc_attach), &req, "ARCHANGEL_SENSORS_IOC_ATTACH")
+    }
+
+    /// Detaches now, as closing the file does: every sensor off, every pending request resolved with its default.
+    public func detach() throws {
+        while archangel_ioctl(descriptor, UInt(archangel_sensors_ioc_detach), nil) < 0 {
+            if errno == EINTR { continue }
+            throw DeviceError(operation: "ARCHANGEL_SENSORS_IOC_DETACH", code: errno)
+        }
     }
 
     /// Switches `sensor` on in observe mode (records only, no requests);

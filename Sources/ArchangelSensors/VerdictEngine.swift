@@ -10,6 +10,14 @@ public struct SensorRequest: Sendable, Equatable {
     /// The event asked about.
     public var event: SensorEvent
 
+    /// Creates a request (for engines' tests and replays; the module's come from `decode`).
+    public init(id: UInt64, deadline: UInt64, defaultVerdict: Verdict, event: SensorEvent) {
+        self.id = id
+        self.deadline = deadline
+        self.defaultVerdict = defaultVerdict
+        self.event = event
+    }
+
     /// Bytes of the request header before the event.
     public static let headerSize = 24
 

@@ -110,20 +110,27 @@ private func decode(_ bytes: [UInt8]) throws -> SensorEvent {
         #expect(event.text.hasPrefix("exec pid=4240/4242 uid=1000"))
     }
 
-    @Test func aVerdictEngineIsAProtocolUsersImplement() {
+    @Test func aVerdictEngineIsAProtocolUsersImplement() throws {
         struct DenyShells: VerdictEngine {
             var seen = 0
-            mutating func observe(_ event: SensorEvent) { seen += 1 }
-            mutating func decide(_ request: SensorRequest) -> SensorResponse? {
+            mutating func observe(_ event: SensorEvent) -> EngineAction {
+                seen += 1
+                return .none
+            }
+            mutating func decide(_ request: SensorRequest) -> EngineDecision? {
                 guard case .exec(_, _, _, let path) = request.event.body else { return nil }
-                return SensorResponse(id: request.id, verdict: path.hasSuffix("/sh") ? .deny : .allow, ttlMilliseconds: 1000)
+                return EngineDecision(verdict: path.hasSuffix("/sh") ? .deny : .allow, ttlMilliseconds: 1000, reason: "shell")
             }
         }
         var engine = DenyShells()
         let event = SensorEvent(cpu: 0, pid: 1, tgid: 1, uid: 0, flags: 0, timestamp: 0,
                                 body: .exec(ppid: 0, verdict: nil, comm: "sh", filename: "/bin/sh"))
-        engine.observe(event)
-        #expect(engine.decide(SensorRequest(id: 5, deadline: 0, defaultVerdict: .allow, event: event))?.verdict == .deny)
+        let action = engine.observe(event)
+        #expect(action == .none)
+        let answer = engine.decide(SensorRequest(id: 5, deadline: 0, defaultVerdict: .allow, event: event))
+        let decision = try #require(answer)
+        #expect(decision.verdict == .deny)
+        #expect(decision.response(to: 5) == SensorResponse(id: 5, verdict: .deny, ttlMilliseconds: 1000))
         #expect(engine.seen == 1)
     }
 }
