@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(
             name: "ArchangelTests",
             dependencies: [
-                "Archangel", "ArchangelCore", "ArchangelSystem", "ArchangelMetrics",
+                "Archangel", "ArchangelCore", "ArchangelSystem", "ArchangelMetrics", "ArchangelSensors",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
