@@ -15,6 +15,9 @@ let package = Package(
     name: "Archangel",
     products: [
         .library(name: "Archangel", targets: ["Archangel"]),
+        // libarchangel.so: the C API (include/archangel.h) for C and Python (issue 13, docs/bindings.md).
+        // (Named archangel-c because the executable owns "archangel"; scripts/test-bindings links libarchangel.so to it.)
+        .library(name: "archangel-c", type: .dynamic, targets: ["ArchangelC"]),
         // The bridge's statistics through swift-metrics (any metrics backend).
         .library(name: "ArchangelMetrics", targets: ["ArchangelMetrics"]),
         // archangel_sensors.ko's records and the verdict loop's types (issue 10).
@@ -57,6 +60,13 @@ let package = Package(
                 "Archangel", "ArchangelCore", "ArchangelSystem",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
+            swiftSettings: strict
+        ),
+        // The C API: include/archangel.h (CArchangelAPI) exported by ArchangelC with @_cdecl.
+        .target(name: "CArchangelAPI", dependencies: ["CArchangel"]),
+        .target(
+            name: "ArchangelC",
+            dependencies: ["Archangel", "CArchangelAPI", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Depends on Archangel for SensorSession (the engine's channel on the kernel backend).

@@ -1,0 +1,1 @@
+../Sources/CArchangel/include/archangel_uapi.h
