@@ -101,11 +101,38 @@ public final class CommManager: Sendable {
         return ChannelID(chosen)
     }
 
+    /// Hosts channel `id` on `memory`, channel memory that already holds a
+    /// channel (kept by a client when its previous host died), instead of
+    /// creating it. The endpoints here start where the memory says
+    /// (`takeover`); the caller has checked it (`HostServer`).
+    ///
+    /// - Throws: `channelExists`, `invalidChannelID`, or a system error.
+    func adoptChannel(id: ChannelID, memory: SharedMemory, layout: ChannelLayout,
+                      takeover: (kernel: Channel.Takeover, user: Channel.Takeover)) throws(ChannelError) {
+        let limit = configuration.maxChannels
+        try channels.withLock { (table) throws(ChannelError) in
+            guard Int(id.rawValue) < limit else { throw .invalidChannelID(id.rawValue, limit: limit) }
+            guard table[id.rawValue] == nil, !reserved.withLock({ $0.contains(id.rawValue) }) else {
+                throw .channelExists(id.rawValue)
+            }
+            table[id.rawValue] = try Self.build(id: id.rawValue, configuration: .default, waitPolicy: configuration.waitPolicy,
+                                                timestamps: configuration.timestamps,
+                                                adopting: (memory, layout, takeover))
+        }
+    }
+
     private static func build(id: UInt32, configuration: ChannelConfiguration, waitPolicy: WaitPolicy,
-                              timestamps: TimestampPolicy) throws(ChannelError) -> Hosted {
-        let layout = try ChannelLayout(configuration: configuration, channelID: id)
-        let memory = try SharedMemory(memfdNamed: "archangel-channel-\(id)", size: layout.totalSize)
-        layout.writeHeader(to: memory.base)
+                              timestamps: TimestampPolicy,
+                              adopting: (SharedMemory, ChannelLayout, (kernel: Channel.Takeover, user: Channel.Takeover))?
+                                = nil) throws(ChannelError) -> Hosted {
+        let layout: ChannelLayout, memory: SharedMemory
+        if let (adopted, adoptedLayout, _) = adopting {
+            (memory, layout) = (adopted, adoptedLayout)
+        } else {
+            layout = try ChannelLayout(configuration: configuration, channelID: id)
+            memory = try SharedMemory(memfdNamed: "archangel-channel-\(id)", size: layout.totalSize)
+            layout.writeHeader(to: memory.base)
+        }
         // Each side waits for data on one eventfd and for room on another.
         let kernelData = try EventFD(), kernelSpace = try EventFD()
         let userData = try EventFD(), userSpace = try EventFD()
@@ -114,11 +141,11 @@ public final class CommManager: Sendable {
         let kernel = Channel(id: ChannelID(id), side: .kernel, memory: memory, layout: layout,
                              dataReady: kernelData, spaceReady: kernelSpace,
                              peerData: userData, peerSpace: userSpace, link: link, waitPolicy: waitPolicy,
-                             extraRegion: region, timestamps: timestamps)
+                             extraRegion: region, timestamps: timestamps, takeover: adopting?.2.kernel)
         let user = Channel(id: ChannelID(id), side: .user, memory: memory, layout: layout,
                            dataReady: userData, spaceReady: userSpace,
                            peerData: kernelData, peerSpace: kernelSpace, link: link, waitPolicy: waitPolicy,
-                           extraRegion: region, timestamps: timestamps)
+                           extraRegion: region, timestamps: timestamps, takeover: adopting?.2.user)
         return Hosted(kernel: kernel, user: user, link: link)
     }
 
@@ -212,8 +239,13 @@ public final class CommManager: Sendable {
     }
 
     static func statistics(_ hosted: Hosted) -> ChannelStatistics {
+        // Under the sides' lock, so that a client leaving meanwhile is counted once.
+        hosted.remote.withIncarnations { remoteKernel, remoteUser in statistics(hosted, remoteKernel, remoteUser) }
+    }
+
+    private static func statistics(_ hosted: Hosted, _ remoteKernel: [RemoteCounters],
+                                   _ remoteUser: [RemoteCounters]) -> ChannelStatistics {
         let kernel = hosted.kernel, user = hosted.user
-        let remoteKernel = hosted.remote.incarnations(.kernel), remoteUser = hosted.remote.incarnations(.user)
         let remoteErrors = (remoteKernel + remoteUser).reduce(UInt64(0)) {
             $0 + $1.sender.load(.errors) + $1.receiver.load(.errors)
         }
@@ -232,41 +264,77 @@ public final class CommManager: Sendable {
     }
 }
 
-/// The counters of one process that held a side of a channel (alive or not).
+/// The counters of one process that holds a side of a channel, or the sum of
+/// those that held it before.
 struct RemoteCounters: Sendable {
     let sender: CounterBlock
     let receiver: CounterBlock
-    /// Keeps the read-only mapping of the process's counters alive.
-    let mapping: SharedMemory
+    /// Keeps the read-only mapping of the process's counters alive (nil for the sum).
+    let mapping: SharedMemory?
 }
 
-/// Which sides of a hosted channel are held by other processes, and the
-/// counters of every process that ever held one.
+/// Which sides of a hosted channel are held by other processes, with their
+/// counters, and the sum of the counters of every process that held one
+/// before (so figures survive a client, and a departed client costs the host
+/// no descriptor or mapping: ten thousand attach cycles keep it flat).
 final class RemoteSides: Sendable {
     private struct State {
-        var attached: Set<ChannelSide> = []
-        var counters: [ChannelSide: [RemoteCounters]] = [:]
+        var current: [ChannelSide: RemoteCounters] = [:]
+        var retired: [ChannelSide: RemoteCounters] = [:]
     }
     private let state = PthreadLock(State())
+
+    deinit {
+        state.withLock { s in
+            for sum in s.retired.values {
+                sum.sender.deallocate()
+                sum.receiver.deallocate()
+            }
+        }
+    }
 
     /// Claims `side` for a process; false when another holds it.
     func claim(_ side: ChannelSide, counters: RemoteCounters) -> Bool {
         state.withLock { s in
-            guard !s.attached.contains(side) else { return false }
-            s.attached.insert(side)
-            s.counters[side, default: []].append(counters)
+            guard s.current[side] == nil else { return false }
+            s.current[side] = counters
             return true
         }
     }
 
-    /// Frees `side` after its process hung up.
-    func release(_ side: ChannelSide) { _ = state.withLock { $0.attached.remove(side) } }
+    /// Frees `side` after its process hung up: its counters join the sum of
+    /// its predecessors' (point-in-time gauges: the latest holder's), and
+    /// its mapping goes.
+    func release(_ side: ChannelSide) {
+        state.withLock { s in
+            guard let leaving = s.current.removeValue(forKey: side) else { return }
+            let sum = s.retired[side] ?? RemoteCounters(sender: .allocate(), receiver: .allocate(), mapping: nil)
+            for (into, from) in [(sum.sender, leaving.sender), (sum.receiver, leaving.receiver)] {
+                for counter in Counter.allCases {
+                    let value = from.load(counter)
+                    switch counter {
+                    case .poolBuffersInUse: into.set(counter, value)
+                    case .normalHighWater, .expressHighWater: into.set(counter, max(into.load(counter), value))
+                    default: into.add(counter, value)
+                    }
+                }
+            }
+            s.retired[side] = sum
+        }
+    }
 
     /// Whether a process holds `side` now.
-    func isAttached(_ side: ChannelSide) -> Bool { state.withLock { $0.attached.contains(side) } }
+    func isAttached(_ side: ChannelSide) -> Bool { state.withLock { $0.current[side] != nil } }
 
-    /// Every process that held `side`, oldest first.
-    func incarnations(_ side: ChannelSide) -> [RemoteCounters] { state.withLock { $0.counters[side] ?? [] } }
+    /// Runs `body` on the counters of each side (kernel, user): the sum of
+    /// the past holders', then the current holder's; under the lock, so a
+    /// holder leaving meanwhile is counted exactly once.
+    func withIncarnations<R>(_ body: ([RemoteCounters], [RemoteCounters]) -> R) -> R {
+        state.withLock { s in
+            func list(_ side: ChannelSide) -> [RemoteCounters] { [s.retired[side], s.current[side]].compactMap { $0 } }
+            return body(list(.kernel), list(.user))
+        }
+    }
 }
 
 extension DirectionStatistics {

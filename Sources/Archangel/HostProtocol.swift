@@ -26,19 +26,23 @@ enum HostProtocol {
         var channel: UInt32?
         var create: Bool
         var kernelSide: Bool
+        /// An attach that brings back the channel memfd of a host that died.
+        var adopt: Bool = false
         var geometry: ChannelConfiguration?
         var clientABI: UInt32
     }
 
     /// Builds a request.
     static func request(_ operation: Operation, channel: UInt32?, create: Bool = false, kernelSide: Bool = false,
-                        geometry: ChannelConfiguration? = nil, abi: UInt32 = ABI.version) -> archangel_host_request {
+                        adopt: Bool = false, geometry: ChannelConfiguration? = nil,
+                        abi: UInt32 = ABI.version) -> archangel_host_request {
         var r = archangel_host_request()
         r.magic = ARCHANGEL_HOST_MAGIC
         r.abi_version = abi
         r.op = operation.rawValue
         r.channel_id = channel ?? ARCHANGEL_HOST_ANY_CHANNEL
         r.flags = (create ? ARCHANGEL_HOST_F_CREATE : 0) | (kernelSide ? ARCHANGEL_HOST_F_KERNEL_SIDE : 0)
+            | (adopt ? ARCHANGEL_HOST_F_ADOPT : 0)
         if let g = geometry {
             r.normal_ring_bytes = UInt32(g.normalRingBytes)
             r.express_ring_bytes = UInt32(g.expressRingBytes)
@@ -61,7 +65,9 @@ enum HostProtocol {
         }
         guard r.abi_version >> 16 == ABI.version >> 16 else { throw .abiMismatch(ours: ABI.version, theirs: r.abi_version) }
         guard let operation = Operation(rawValue: r.op) else { throw .protocolViolation("unknown operation \(r.op)") }
-        guard r.flags & ~ARCHANGEL_HOST_F_KNOWN == 0 else {
+        // ARCHANGEL_HOST_F_KNOWN (a macro of three terms Swift does not import).
+        let known = ARCHANGEL_HOST_F_CREATE | ARCHANGEL_HOST_F_KERNEL_SIDE | ARCHANGEL_HOST_F_ADOPT
+        guard r.flags & ~known == 0 else {
             throw .protocolViolation("unknown flags 0x\(String(r.flags, radix: 16))")
         }
         let reserved = r.reserved
@@ -80,6 +86,7 @@ enum HostProtocol {
                        channel: r.channel_id == ARCHANGEL_HOST_ANY_CHANNEL ? nil : r.channel_id,
                        create: r.flags & ARCHANGEL_HOST_F_CREATE != 0,
                        kernelSide: r.flags & ARCHANGEL_HOST_F_KERNEL_SIDE != 0,
+                       adopt: r.flags & ARCHANGEL_HOST_F_ADOPT != 0,
                        geometry: geometry, clientABI: r.abi_version)
     }
 
@@ -89,6 +96,7 @@ enum HostProtocol {
         reply.magic = ARCHANGEL_HOST_MAGIC
         reply.abi_version = ABI.version
         reply.status = -status(of: error)
+        if case .tooManyChannels(let limit) = error { reply.channel_id = UInt32(clamping: limit) }
         setMessage(&reply, error.description)
         return reply
     }
@@ -184,6 +192,7 @@ enum HostProtocol {
             closeAll()
             let text = message(of: header)
             if header.status == -EBUSY { throw .sideInUse(header.channel_id) }
+            if header.status == -ENOSPC, header.channel_id > 0 { throw .tooManyChannels(limit: Int(header.channel_id)) }
             throw .hostRefused(status: header.status, reason: text)
         }
         guard Int(header.fd_count) == fds.count, Int(header.text_size) == count - replySize else {

@@ -15,6 +15,8 @@ final class HostSession: @unchecked Sendable {
     /// The side this client holds, once attached.
     private var attached: (id: UInt32, side: ChannelSide, hosted: CommManager.Hosted)?
     private var finished = false
+    /// When the connection was accepted (CLOCK_MONOTONIC ns), for the handshake timeout.
+    private let connectedAt = archangel_monotonic_ns()
 
     init(socket: UnixSocket, credentials: UnixSocket.Credentials, server: HostServer) {
         self.socket = socket
@@ -22,9 +24,21 @@ final class HostSession: @unchecked Sendable {
         self.server = server
     }
 
+    /// Whether the client has been connected for `timeout` ns without a request that kept it (an attach).
+    func handshakeExpired(now: UInt64, timeout: UInt64) -> Bool {
+        attached == nil && !finished && now &- connectedAt > timeout
+    }
+
+    /// Tells an attached client that its channel was destroyed (so it does not
+    /// keep the memory for a successor host); it is hung up next.
+    func sayDestroyed() {
+        guard let attached, !finished else { return }
+        try? HostProtocol.send(HostProtocol.failure(.channelNotFound(attached.id)), on: socket)
+    }
+
     var attachedChannel: UInt32? { attached?.id }
 
-    private var logger: Logger {
+    var logger: Logger {
         var logger = server.logger
         logger[metadataKey: "pid"] = "\(credentials.pid)"
         if let attached {
@@ -106,11 +120,15 @@ final class HostSession: @unchecked Sendable {
             throw .hostRefused(status: -EPERM, reason: "this host plays the kernel side of its channels itself; "
                 + "attach the user side")
         }
-        guard descriptors.count == 1 else {
-            throw .protocolViolation("an attach carries 1 descriptor (the client's counters), got \(descriptors.count)")
+        let expected = request.adopt ? 2 : 1
+        guard descriptors.count == expected else {
+            throw .protocolViolation("an attach carries \(expected) descriptor\(expected == 1 ? "" : "s") (the client's "
+                + "counters\(request.adopt ? ", the memory to adopt" : "")), got \(descriptors.count)")
         }
         let id: ChannelID
-        if let wanted = request.channel, (try? manager.hosted(ChannelID(wanted))) != nil {
+        if request.adopt {
+            id = try server.adopt(channel: request.channel, descriptor: descriptors[1])
+        } else if let wanted = request.channel, (try? manager.hosted(ChannelID(wanted))) != nil {
             id = ChannelID(wanted)
         } else if request.create && server.configuration.allowCreate {
             id = try manager.createChannel(id: request.channel.map { ChannelID($0) }, configuration: request.geometry)
@@ -119,6 +137,10 @@ final class HostSession: @unchecked Sendable {
             throw .channelNotFound(request.channel ?? ARCHANGEL_HOST_ANY_CHANNEL)
         }
         let hosted = try manager.hosted(id)
+        // A counters memfd the client could truncate would fault our statistics reads (SIGBUS).
+        guard SharedMemory.identity(of: descriptors[0])?.sizeSealed == true else {
+            throw .protocolViolation("the counters descriptor is not a memfd sealed against shrinking (F_SEAL_SHRINK)")
+        }
         // The mapping takes its own descriptor: the one received is closed by our caller.
         let counters = try SharedMemory(mapping: dup(descriptors[0]), size: Int(ARCHANGEL_HOST_COUNTERS_SIZE),
                                         writable: false)

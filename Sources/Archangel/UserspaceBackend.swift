@@ -50,12 +50,44 @@ public struct UserspaceBackend: ChannelBackend {
     public func openKernelSide(_ id: ChannelID) throws(ChannelError) -> Channel { try attach(id, side: .kernel) }
 
     /// Attaches `side` of channel `id`, or of a new channel with the lowest free id when `id` is nil.
+    ///
+    /// When this process held channel `id` through a host that died, it kept
+    /// the channel's memory (`RetainedMemory`); if messages are unread in it,
+    /// the attach brings it back for the new host to adopt, and the channel
+    /// carries on with them (`hostRecovery` says `.adopted`). A host that
+    /// cannot adopt it refuses; the attach then starts afresh and
+    /// `hostRecovery` reports the messages lost (docs/recovery.md).
     public func attach(_ id: ChannelID?, side: ChannelSide) throws(ChannelError) -> Channel {
         try waitPolicy.validate()
         let counters = try SharedMemory(memfdNamed: "archangel-counters", size: Int(ARCHANGEL_HOST_COUNTERS_SIZE))
-        let request = HostProtocol.request(.attach, channel: id?.rawValue, create: create,
-                                           kernelSide: side == .kernel, geometry: geometry)
-        let (socket, reply) = try HostProtocol.exchange(request, at: socketPath, descriptors: [counters.descriptor])
+        var kept: (memory: SharedMemory, unread: Int)?
+        if let id, let memory = RetainedMemory.take(path: socketPath, id: id.rawValue, side: side) {
+            let unread = RetainedMemory.unreadMessages(in: memory)
+            if unread > 0 { kept = (memory, unread) }
+        }
+        func request(adopt: Bool) -> archangel_host_request {
+            HostProtocol.request(.attach, channel: id?.rawValue, create: create, kernelSide: side == .kernel,
+                                 adopt: adopt, geometry: geometry)
+        }
+        var recovery = HostRecovery.none
+        let socket: UnixSocket, reply: HostProtocol.Reply
+        do {
+            (socket, reply) = try HostProtocol.exchange(request(adopt: kept != nil), at: socketPath,
+                                                        descriptors: [counters.descriptor] + (kept.map { [$0.memory.descriptor] } ?? []))
+            if let kept { recovery = .adopted(unread: kept.unread) }
+        } catch {
+            guard let kept else { throw error }
+            guard case .hostRefused(let status, let reason) = error,
+                  [-EEXIST, -EPERM, -EPROTO, -EIO, -EINVAL].contains(status) else {
+                // No host yet, or a host that went away: keep the memory for the next try.
+                RetainedMemory.put(kept.memory, path: socketPath, id: id?.rawValue ?? 0, side: side)
+                throw error
+            }
+            // This host will not adopt it: its messages are lost; say so and start afresh.
+            recovery = .lost(messages: kept.unread, reason: reason)
+            (socket, reply) = try HostProtocol.exchange(request(adopt: false), at: socketPath,
+                                                        descriptors: [counters.descriptor])
+        }
         var fds = reply.descriptors
         defer { for fd in fds where fd >= 0 { close(fd) } }
         guard fds.count >= 5, reply.header.side == (side == .kernel ? 1 : 0) else {
@@ -67,6 +99,10 @@ public struct UserspaceBackend: ChannelBackend {
         func take(_ index: Int) -> Int32 {
             defer { fds[index] = -1 }
             return fds[index]
+        }
+        if let kept, case .adopted = recovery,
+           SharedMemory.identity(of: fds[0]).map({ kept.memory.identity?.sameObject(as: $0) ?? false }) != true {
+            throw .protocolViolation("the host adopted the memory brought back but answered with other memory")
         }
         let size = Int(clamping: reply.header.memory_size)
         let memory = try SharedMemory(mapping: take(0), size: size)
@@ -91,7 +127,8 @@ public struct UserspaceBackend: ChannelBackend {
             senderCounters: CounterBlock(at: counters.base),
             receiverCounters: CounterBlock(at: counters.base + CounterBlock.byteCount))
         let link = ChannelLink(wakers: [dataReady, spaceReady])
-        let attachment = try HostAttachment(socket: socket, link: link, counters: counters)
+        let attachment = try HostAttachment(socket: socket, link: link, counters: counters, memory: memory,
+                                            retainAs: (socketPath, channelID.rawValue, side), recovery: recovery)
         let path = socketPath
         let slot = RegionSlot { Self.fetchRegion(of: channelID, at: path) }
         if let region { slot.region.withLock { $0 = region } }
@@ -143,17 +180,72 @@ extension archangel_channel_offsets: @retroactive Equatable {
     }
 }
 
+/// What attaching found of the channel memory this process kept when its
+/// previous host died (`Channel.hostRecovery`).
+public enum HostRecovery: Sendable, Equatable {
+    /// Nothing was kept: a first attach, or no message was unread in it.
+    case none
+    /// The host adopted the memory: the `unread` messages in it are delivered as usual.
+    case adopted(unread: Int)
+    /// The host could not adopt it (`reason`): the `messages` unread in it,
+    /// both directions, are lost. The channel started afresh.
+    case lost(messages: Int, reason: String)
+}
+
+extension Channel {
+    /// For a channel of the userspace host: whether this attach brought back
+    /// the memory of a host that died, and what became of its messages.
+    public var hostRecovery: HostRecovery { (attachment as? HostAttachment)?.recovery ?? .none }
+}
+
+/// Channel memory this process kept when the host it had attached through
+/// hung up without a word (it died), per socket path, channel id and side, for
+/// the next attach to bring back (docs/recovery.md).
+enum RetainedMemory {
+    private static let table = PthreadLock<[String: SharedMemory]>([:])
+
+    private static func key(_ path: String, _ id: UInt32, _ side: ChannelSide) -> String { "\(id).\(side)@\(path)" }
+
+    static func put(_ memory: SharedMemory, path: String, id: UInt32, side: ChannelSide) {
+        table.withLock { $0[key(path, id, side)] = memory }
+    }
+
+    static func take(path: String, id: UInt32, side: ChannelSide) -> SharedMemory? {
+        table.withLock { $0.removeValue(forKey: key(path, id, side)) }
+    }
+
+    /// Messages published and not consumed in either direction (0 when the memory does not check out).
+    static func unreadMessages(in memory: SharedMemory) -> Int {
+        guard let layout = try? ChannelLayout.load(from: memory.base, size: memory.size) else { return 0 }
+        var unread = 0
+        for direction in Direction.allCases {
+            guard let start = try? ResumePoint.sender(base: memory.base, layout: layout, direction: direction) else {
+                return 0
+            }
+            unread += start.unreadMessages
+        }
+        return unread
+    }
+}
+
 /// The connection that holds a side of a hosted channel, watched by a small
 /// thread: when the host hangs up, the channel closes with `peerDisconnected`.
+/// A host that died hangs up without a word: the watcher then keeps the
+/// channel memory (`RetainedMemory`) for the next attach; a host that
+/// destroyed the channel says so first, and the memory goes.
 final class HostAttachment: ChannelAttachment, @unchecked Sendable {
     private let socket: PthreadLock<UnixSocket?>
     private let stopSignal: EventFD
     private let watcher: SystemThread
     /// Where this process's counters live (the host maps them read-only).
     let counters: SharedMemory
+    /// What this attach found of memory kept from a host that died.
+    let recovery: HostRecovery
 
-    init(socket: UnixSocket, link: ChannelLink, counters: SharedMemory) throws(ChannelError) {
+    init(socket: UnixSocket, link: ChannelLink, counters: SharedMemory, memory: SharedMemory,
+         retainAs key: (path: String, id: UInt32, side: ChannelSide), recovery: HostRecovery) throws(ChannelError) {
         self.counters = counters
+        self.recovery = recovery
         let stopSignal = try EventFD()
         self.stopSignal = stopSignal
         self.socket = PthreadLock(socket)
@@ -165,7 +257,10 @@ final class HostAttachment: ChannelAttachment, @unchecked Sendable {
                 let ready = archangel_ppoll(&fds, 2, nil)
                 if ready < 0 && errno == EINTR { continue }
                 if fds[1].revents != 0 { return }  // detached by us
-                // The host never writes to an attached client: readable means hung up.
+                // The host writes to an attached client only to say its channel was destroyed.
+                var byte: UInt8 = 0
+                let said = recv(descriptor, &byte, 1, Int32(MSG_DONTWAIT))
+                if said <= 0 { RetainedMemory.put(memory, path: key.path, id: key.id, side: key.side) }
                 link.close(because: .peerDisconnected)
                 return
             }

@@ -47,6 +47,8 @@ public enum ResumePoint {
         public var buffersInFlight: [UInt32] = []
         /// The highest sequence number among the unread messages (0 if none).
         public var lastSequence: UInt64 = 0
+        /// Messages published and not yet consumed, both lanes.
+        public var unreadMessages: Int = 0
     }
 
     /// Reads the receiving side of `direction` and finishes its predecessor's
@@ -57,9 +59,12 @@ public enum ResumePoint {
     /// return ring's producer index. The host calls it when a client's
     /// connection drops; a new client calls it when it attaches.
     ///
+    /// - Parameter complete: false only reads (a host checking memory a
+    ///   client brought back, whose receiver may still be running): nothing is
+    ///   published, and the result is where a successor would start.
     /// - Throws: `corrupted` when an index is out of range.
     public static func receiver(base: UnsafeMutableRawPointer, layout: ChannelLayout,
-                                direction: Direction) throws(ChannelError) -> Receiver {
+                                direction: Direction, complete: Bool = true) throws(ChannelError) -> Receiver {
         let d = layout.direction(direction)
         var start = Receiver()
         for lane in [Lane.normal, .express] {
@@ -70,7 +75,7 @@ public enum ResumePoint {
             try words.check(producer, from: consumer, to: consumer &+ words.size)
             let resumeAt = ReceiverProgress.resumeIndex(base: base, layout: d, lane: lane,
                                                         consumer: consumer, producer: producer)
-            if resumeAt != consumer {
+            if resumeAt != consumer && complete {
                 // Hand the space of the messages delivered but not yet released
                 // back to the producer now. (C) pairs with (D).
                 words.kConsumer.pointee.store(resumeAt, ordering: .releasing)
@@ -101,7 +106,7 @@ public enum ResumePoint {
             // its buffers go back. (A) pairs with the sender's (B).
             start.returnProducer = producer &+ UInt64(missing)
             start.completedReturns = missing
-            returns.kProducer.pointee.store(start.returnProducer, ordering: .releasing)
+            if complete { returns.kProducer.pointee.store(start.returnProducer, ordering: .releasing) }
         }
         return start
     }
@@ -139,6 +144,7 @@ public enum ResumePoint {
             var walker = RecordRingConsumer(base: base, layout: d.ring(lane), lane: lane, name: name, start: unread)
             while let record = try walker.peek() {
                 start.lastSequence = max(start.lastSequence, record.header.sequence)
+                start.unreadMessages += 1
                 if record.flags.contains(.dma) {
                     let n = record.payloadLength / ABI.descriptorSize
                     for i in 0..<n {

@@ -15,7 +15,9 @@ public final class SharedMemory: @unchecked Sendable {
     /// The memfd behind the mapping, or -1 for anonymous memory.
     public let descriptor: Int32
 
-    /// Creates a zero-filled memfd of `size` bytes and maps it read-write, shared.
+    /// Creates a zero-filled memfd of `size` bytes and maps it read-write,
+    /// shared. Its size is sealed (F_SEAL_SHRINK, F_SEAL_GROW), so a process it
+    /// is passed to cannot make another's mapping fault by truncating it.
     ///
     /// - Parameter name: shown in /proc/PID/maps and fd listings.
     /// - Throws: `ChannelError.system` naming the call that failed.
@@ -23,6 +25,8 @@ public final class SharedMemory: @unchecked Sendable {
         let fd = try SystemCall.retrying("memfd_create") { archangel_memfd_create(name) }
         do {
             _ = try SystemCall.retrying("ftruncate") { ftruncate(fd, off_t(size)) }
+            // Whoever the memfd is passed to cannot truncate it under our mapping.
+            _ = try SystemCall.retrying("fcntl(F_ADD_SEALS)") { archangel_memfd_seal_size(fd) }
             base = try Self.map(fd: fd, size: size)
         } catch {
             close(fd)
@@ -63,6 +67,34 @@ public final class SharedMemory: @unchecked Sendable {
         self.size = size
         descriptor = -1
     }
+
+    /// What a descriptor refers to, for telling whether two descriptors name
+    /// the same memory: its device, inode, file type and size.
+    public struct Identity: Sendable, Equatable {
+        /// Device and inode: equal for two descriptors of one memfd.
+        public var device: UInt64, inode: UInt64
+        /// Whether it is a regular file (a memfd is).
+        public var isRegularFile: Bool
+        /// Bytes.
+        public var size: Int
+        /// Whether it is a memfd whose size cannot shrink (F_SEAL_SHRINK).
+        public var sizeSealed: Bool
+
+        /// Same memory object.
+        public func sameObject(as other: Identity) -> Bool { device == other.device && inode == other.inode }
+    }
+
+    /// The identity of `descriptor`, nil when fstat fails.
+    public static func identity(of descriptor: Int32) -> Identity? {
+        var status = stat()
+        guard descriptor >= 0, fstat(descriptor, &status) == 0 else { return nil }
+        return Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino),
+                        isRegularFile: status.st_mode & S_IFMT == S_IFREG, size: Int(status.st_size),
+                        sizeSealed: archangel_memfd_size_sealed(descriptor) == 1)
+    }
+
+    /// The identity of this memory's descriptor (nil for anonymous or device memory).
+    public var identity: Identity? { Self.identity(of: descriptor) }
 
     private static func map(fd: Int32, size: Int, offset: Int = 0,
                             writable: Bool = true) throws(ChannelError) -> UnsafeMutableRawPointer {

@@ -1,6 +1,7 @@
 /* Out-of-line shims: calls whose declarations need feature macros Swift cannot set. */
 #define _GNU_SOURCE
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -13,7 +14,21 @@
 
 int archangel_memfd_create(const char *name)
 {
-	return memfd_create(name, MFD_CLOEXEC);
+	return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+}
+
+int archangel_memfd_seal_size(int fd)
+{
+	return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+}
+
+int archangel_memfd_size_sealed(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0)
+		return 0;
+	return (seals & F_SEAL_SHRINK) != 0;
 }
 
 int archangel_ppoll(struct pollfd *fds, unsigned long count, const struct timespec *timeout)

@@ -17,7 +17,9 @@ struct ServeCommand: AsyncParsableCommand {
             Only this user and root may attach unless --group names a group. SIGTERM or SIGINT stop the host \
             gracefully (swift-service-lifecycle): the metrics endpoint closes, the host closes its clients' \
             connections and removes its socket and lock file, and the process exits 0. A host killed outright \
-            leaves a socket file that the next `serve` removes itself. With --metrics-listen ADDR:PORT it \
+            leaves a socket file that the next `serve` removes itself, and its clients keep their channels' memory: \
+            when they attach to the next `serve`, it adopts that memory and the messages in the rings carry on \
+            (docs/recovery.md). With --metrics-listen ADDR:PORT it \
             serves Prometheus' /metrics over HTTP (port 0: any free port; the URL is printed on standard \
             output). See docs/operations.md.
             """
@@ -72,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
         let access = HostAccess(group: group.flatMap(HostAccess.groupID))
         let server = try HostServer(manager: manager,
                                     configuration: .init(socketPath: socketOption.socket, access: access,
-                                                         allowKernelSide: true))
+                                                         allowKernelSide: true, adoptMemory: true))
         var services: [any Service] = [HostService(server: server)]
         if let metricsListen, let (host, port) = Self.hostAndPort(metricsListen) {
             let registry = PrometheusCollectorRegistry()

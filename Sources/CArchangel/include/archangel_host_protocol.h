@@ -23,7 +23,8 @@
 /* archangel_host_request.flags */
 #define ARCHANGEL_HOST_F_CREATE		(1U << 0)	/* create the channel if it does not exist */
 #define ARCHANGEL_HOST_F_KERNEL_SIDE	(1U << 1)	/* attach the kernel side (when the host lets clients) */
-#define ARCHANGEL_HOST_F_KNOWN		(ARCHANGEL_HOST_F_CREATE | ARCHANGEL_HOST_F_KERNEL_SIDE)
+#define ARCHANGEL_HOST_F_ADOPT		(1U << 2)	/* 2nd descriptor: channel memfd kept from a dead host */
+#define ARCHANGEL_HOST_F_KNOWN		(ARCHANGEL_HOST_F_CREATE | ARCHANGEL_HOST_F_KERNEL_SIDE | ARCHANGEL_HOST_F_ADOPT)
 
 /* Any free id (ATTACH with ARCHANGEL_HOST_F_CREATE). */
 #define ARCHANGEL_HOST_ANY_CHANNEL	0xffffffffU
@@ -31,7 +32,9 @@
 /*
  * Client -> host. For ATTACH the client attaches one descriptor: a memfd of
  * ARCHANGEL_HOST_COUNTERS_SIZE bytes holding its counters, which the host maps
- * read-only to report the client's side in its statistics.
+ * read-only to report the client's side in its statistics. With
+ * ARCHANGEL_HOST_F_ADOPT it attaches a second one: the channel memfd it kept
+ * when its previous host died (sealed against shrinking, F_SEAL_SHRINK).
  */
 struct archangel_host_request {
 	__u32 magic;		/* ARCHANGEL_HOST_MAGIC */

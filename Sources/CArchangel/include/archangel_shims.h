@@ -30,8 +30,15 @@ static inline int archangel_eventfd(unsigned int initval, int flags)
 static inline int archangel_efd_cloexec(void) { return EFD_CLOEXEC; }
 static inline int archangel_efd_nonblock(void) { return EFD_NONBLOCK; }
 
-/* memfd_create(2) with MFD_CLOEXEC, for channel memory another process can map. */
+/* memfd_create(2) with MFD_CLOEXEC and MFD_ALLOW_SEALING, for channel memory another process can map. */
 int archangel_memfd_create(const char *name);
+
+/* Seals a memfd's size (F_SEAL_SHRINK | F_SEAL_GROW): a process it is passed
+ * to cannot truncate it under another's mapping (which would fault, SIGBUS). */
+int archangel_memfd_seal_size(int fd);
+
+/* 1 when `fd` is a memfd whose size cannot shrink (F_SEAL_SHRINK), else 0. */
+int archangel_memfd_size_sealed(int fd);
 
 /* ppoll(2) without a signal mask: nanosecond timeouts (NULL: forever). */
 int archangel_ppoll(struct pollfd *fds, unsigned long count, const struct timespec *timeout);
