@@ -27,6 +27,9 @@ struct DemoCommand: ParsableCommand {
     @Option(name: .customLong("alone-requests"),
             help: "AI requests sent first, one at a time with nothing else flowing (the unloaded round trip).")
     var aloneRequests = 2_000
+    @Option(name: .customLong("sensor-execs"),
+            help: "Kernel backend: execs per case of the verdict-loop part on real events (archangel_sensors.ko; 0 skips it).")
+    var sensorExecs = 20
     @Option(name: .customLong("flood-rate"),
             help: "Messages per second of the flood phase, paced (0: as fast as the channel takes them).")
     var floodRate = 100_000
@@ -36,6 +39,7 @@ struct DemoCommand: ParsableCommand {
               floodRate >= 0, floodRate <= 100_000_000 else {
             throw ValidationError("--events, --requests and --alone-requests must be non-negative, and --events and --requests not both 0")
         }
+        guard (0...100_000).contains(sensorExecs) else { throw ValidationError("--sensor-execs must be 0...100000") }
     }
 
     /// How the flood phase is paced, as the report prints it.

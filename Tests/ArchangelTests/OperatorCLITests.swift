@@ -245,6 +245,14 @@ struct OperatorCLIKernelTests {
                      "AI round trip under flood, normal lane", "archangel-comm 1"] {
             #expect(demo.output.contains(line), "missing '\(line)' in \(demo.output)")
         }
+        // The verdict loop on real events, where the sensor module is loaded.
+        if access("/dev/archangel_sensors", R_OK | W_OK) == 0 {
+            for line in ["verdict loop:   allowed by round trip", "verdict loop:   allowed from the cache",
+                         "verdict loop:   denied (killed before it runs)", "10 of 10 datagrams dropped",
+                         "decision deny exec /tmp/archangel-demo/deny/true"] {
+                #expect(demo.output.contains(line), "missing '\(line)' in \(demo.output)")
+            }
+        }
         let channel: UInt32 = 10
         defer { try? KernelDevice().destroy(channel) }
         #expect(try runCLI(["send", "--backend", "kernel", "--channel", "\(channel)", "--count", "5"]).status == 0)
