@@ -41,56 +41,44 @@ struct EventsCommand: ParsableCommand {
             throw ValidationError("the syscall sensor needs --syscalls (numbers), or it traces nothing")
         }
         let backend = ResolvedBackend(kind: .kernel(device: KernelDevice.defaultPath), reason: "events needs the kernel module")
-        let channel: Channel
+        var configurations: [SensorsDevice.Sensor: SensorConfiguration] = [:]
+        for sensor in chosen { configurations[sensor] = SensorConfiguration(policy: .observe, syscalls: numbers) }
+        let session: SensorSession
         do {
-            channel = try KernelBackend().attach(nil)
-        } catch {
+            session = try SensorSession(sensors: configurations)
+        } catch let error as ChannelError {
             throw OperatorError(error, backend: backend)
-        }
-        let id = channel.id.rawValue
-        defer {
-            channel.close()
-            try? KernelDevice().destroy(id)
-        }
-        let device: SensorsDevice
-        do {
-            device = try SensorsDevice()
-            try device.attach(channel: id)
-            for sensor in chosen { try device.enableObserving(sensor, syscalls: numbers) }
         } catch {
             printError("archangel events: error: \(error)")
             throw ExitCode(69)
         }
+        defer { session.close() }
         CLISignals.install()
-        printError("archangel events: channel \(id), sensors \(chosen.map(\.name).joined(separator: ",")); Ctrl-C stops")
+        printError("archangel events: channel \(session.channel.id), sensors \(chosen.map(\.name).joined(separator: ",")); Ctrl-C stops")
         var printed = 0
-        while !CLISignals.stopping && (count == 0 || printed < count) {
-            do throws(ChannelError) {
-                let lines = try channel.receive(timeout: .milliseconds(250)) { view -> [String] in
-                    var bytes = [UInt8](repeating: 0, count: view.count)
-                    _ = bytes.withUnsafeMutableBytes { view.copyBytes(to: $0) }
-                    return bytes.withUnsafeBytes { raw -> [String] in
-                        if view.type == .aiRequest, let request = try? SensorRequest.decode(raw) {
-                            return [json ? request.event.json : "request id=\(request.id) " + request.event.text]
-                        }
-                        do {
-                            return try SensorEvent.decodeAll(raw).map { json ? $0.json : $0.text }
-                        } catch {
-                            return [json ? "{\"kind\": \"undecodable\", \"error\": \(jsonString("\(error)"))}"
-                                         : "undecodable \(view.type) record: \(error)"]
-                        }
-                    }
+        var engine = Observer()
+        let json = self.json, count = self.count
+        do throws(ChannelError) {
+            try session.run(&engine, events: true, shouldStop: { CLISignals.stopping || (count > 0 && printed >= count) }) { record in
+                let line: String
+                switch record {
+                case let .event(event): line = json ? event.json : event.text
+                case let .undecodable(type, error):
+                    line = json ? "{\"kind\": \"undecodable\", \"type\": \(jsonString("\(type)")), \"error\": \(jsonString("\(error)"))}"
+                                : "undecodable \(type) record: \(error)"
+                default: return
                 }
-                for line in lines where count == 0 || printed < count {
-                    print(line)
-                    printed += 1
-                }
-                fflush(nil)
-            } catch .timedOut {
-                continue
-            } catch {
-                throw OperatorError(error, backend: backend)
+                guard count == 0 || printed < count else { return }
+                _ = writeAll(STDOUT_FILENO, line + "\n")
+                printed += 1
             }
+        } catch {
+            throw OperatorError(error, backend: backend)
         }
     }
+}
+
+/// `events` decides nothing: the sensors run in observe mode, so no request comes.
+private struct Observer: VerdictEngine {
+    mutating func decide(_ request: SensorRequest) -> EngineDecision? { nil }
 }
