@@ -61,6 +61,7 @@ struct DemoVerdictLoop {
         let ruleSet = try RuleSet.parse(Self.rules, format: .yaml)
         let session = try SensorSession(sensors: ruleSet.sensors)
         defer { session.close() }
+        let start = try session.device.statistics()
         let stop = Atomic<Bool>(false)
         let records = Mutex<[String]>([])
         let latencies = Mutex<[UInt64]>([])
@@ -110,11 +111,18 @@ struct DemoVerdictLoop {
         engineThread.join()
         let stats = try session.device.statistics()
         let answered = latencies.withLock { $0 }
-        print("verdict loop: engine: event to answer sent, median \(Self.summary(answered)) over \(answered.count) answers; "
-            + "module: request to enforcement, mean \(stats.roundTrips > 0 ? String(format1: Double(stats.roundTripNanosecondsTotal) / Double(stats.roundTrips) / 1000) : "-") us, "
-            + "max \(String(format1: Double(stats.roundTripNanosecondsMax) / 1000)) us, timeouts \(stats.timeouts)")
-        print("verdict loop: decision log (first lines):")
-        for line in records.withLock({ $0 }).prefix(8) { print("  " + line) }
+        let trips = stats.roundTrips - start.roundTrips
+        let mean = trips > 0 ? String(format1: Double(stats.roundTripNanosecondsTotal - start.roundTripNanosecondsTotal) / Double(trips) / 1000) : "-"
+        print("verdict loop: engine: event to answer sent, median (p90) \(Self.summary(answered)) us over \(answered.count) answers; "
+            + "module: request to enforcement, mean \(mean) us over \(trips), timeouts \(stats.timeouts - start.timeouts)")
+        // The log's first line of each rule, then how many lines there were.
+        let lines = records.withLock { $0 }
+        var seen = Set<String>()
+        print("verdict loop: decision log, the first line of each rule (\(lines.count) lines in all):")
+        for line in lines {
+            let rule = line.split(separator: " ").first { $0.hasPrefix("rule=") }.map(String.init) ?? line
+            if seen.insert(rule).inserted { print("  " + line) }
+        }
         if !failures.isEmpty { throw ValidationError("demo: verdict loop: " + failures.joined(separator: "; ")) }
     }
 
