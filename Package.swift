@@ -115,3 +115,18 @@ let package = Package(
         ),
     ]
 )
+
+// The fuzzers (docs/fuzzing.md), only when ARCHANGEL_FUZZ is set: scripts/fuzz
+// builds them with -sanitize=fuzzer,address in .build-fuzz. The normal build
+// and tests never see these targets.
+if Context.environment["ARCHANGEL_FUZZ"] != nil {
+    let fuzzers: [(name: String, dependencies: [Target.Dependency])] = [
+        ("Statistics", ["ArchangelCore"]),
+    ]
+    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
+    for fuzzer in fuzzers {
+        package.targets.append(.executableTarget(name: "Fuzz\(fuzzer.name)",
+                                                 dependencies: fuzzer.dependencies + ["FuzzSupport"],
+                                                 path: "Fuzz/\(fuzzer.name)"))
+    }
+}
