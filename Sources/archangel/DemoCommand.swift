@@ -30,6 +30,9 @@ struct DemoCommand: ParsableCommand {
     @Option(name: .customLong("sensor-execs"),
             help: "Kernel backend: execs per case of the verdict-loop part on real events (archangel_sensors.ko; 0 skips it).")
     var sensorExecs = 20
+    @Option(name: .customLong("engine-wait"),
+            help: "Kernel backend: the wait preset of the verdict loop's engine (balanced, responsive, efficient, low-latency).")
+    var engineWait = EngineCommand.defaultWait
     @Option(name: .customLong("flood-rate"),
             help: "Messages per second of the flood phase, paced (0: as fast as the channel takes them).")
     var floodRate = 100_000
@@ -40,6 +43,9 @@ struct DemoCommand: ParsableCommand {
             throw ValidationError("--events, --requests and --alone-requests must be non-negative, and --events and --requests not both 0")
         }
         guard (0...100_000).contains(sensorExecs) else { throw ValidationError("--sensor-execs must be 0...100000") }
+        guard WaitPolicy.named(engineWait) != nil else {
+            throw ValidationError("unknown --engine-wait '\(engineWait)'; use: " + WaitPolicy.presetNames.joined(separator: ", "))
+        }
     }
 
     /// How the flood phase is paced, as the report prints it.

@@ -126,6 +126,6 @@ extension DemoCommand {
                    engine: tally,
                    roundTrips: latencies.mapValues(DemoRoundTrips.init))
             .print(statistics: statistics)
-        if sensorExecs > 0 { try DemoVerdictLoop(execs: sensorExecs).run() }
+        if sensorExecs > 0 { try DemoVerdictLoop(execs: sensorExecs, wait: WaitPolicy.named(engineWait) ?? .balanced).run() }
     }
 }

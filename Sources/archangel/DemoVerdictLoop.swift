@@ -16,6 +16,8 @@ import Synchronization
 struct DemoVerdictLoop {
     /// Execs per case.
     var execs: Int
+    /// The engine's wait policy.
+    var wait: WaitPolicy
 
     /// The demo's rules: three names for the same `true`, decided three ways.
     static let rules = """
@@ -59,7 +61,7 @@ struct DemoVerdictLoop {
         // The baseline: the same execs with the exec sensor off.
         let baseline = try (0..<execs).map { _ in try Self.timedExec(Self.cases[0].1).nanoseconds }
         let ruleSet = try RuleSet.parse(Self.rules, format: .yaml)
-        let session = try SensorSession(sensors: ruleSet.sensors)
+        let session = try SensorSession(sensors: ruleSet.sensors, backend: KernelBackend(waitPolicy: wait))
         defer { session.close() }
         let start = try session.device.statistics()
         let stop = Atomic<Bool>(false)

@@ -36,10 +36,18 @@ struct EngineCommand: ParsableCommand {
     var batchBytes: UInt32 = 0
     @Option(help: "Stop after this many requests answered or left (0: until Ctrl-C).")
     var requests: UInt64 = 0
+    @Option(help: "How the engine waits for the module's messages: a wait preset (balanced, responsive, efficient, low-latency; docs/efficiency.md).")
+    var wait = EngineCommand.defaultWait
+
+    /// The engine's default wait preset (docs/rules.md, "Latency").
+    static let defaultWait = "balanced"
 
     func validate() throws {
         guard batchBytes == 0 || (256...65536).contains(batchBytes) else {
             throw ValidationError("--batch-bytes must be 0 or 256...65536")
+        }
+        guard WaitPolicy.named(wait) != nil else {
+            throw ValidationError("unknown --wait '\(wait)'; use: " + WaitPolicy.presetNames.joined(separator: ", "))
         }
     }
 
@@ -72,7 +80,8 @@ struct EngineCommand: ParsableCommand {
         defer { if out != STDOUT_FILENO { close(out) } }
         let session: SensorSession
         do {
-            session = try SensorSession(sensors: ruleSet.sensors, batchBytes: batchBytes)
+            session = try SensorSession(sensors: ruleSet.sensors, batchBytes: batchBytes,
+                                        backend: KernelBackend(waitPolicy: WaitPolicy.named(wait) ?? .balanced))
         } catch let error as ChannelError {
             throw OperatorError(error, backend: ResolvedBackend(kind: .kernel(device: KernelDevice.defaultPath),
                                                                 reason: "engine needs the kernel module"))
