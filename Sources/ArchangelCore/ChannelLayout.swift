@@ -18,11 +18,13 @@ public struct RingLayout: Equatable, Sendable {
     public var entrySize: Int
 
     init(_ c: archangel_ring_offsets) {
-        producer = Int(c.producer)
-        consumer = Int(c.consumer)
-        needWakeup = Int(c.need_wakeup)
-        needSpace = Int(c.need_space)
-        data = Int(c.data)
+        // Clamped, not converted: a peer's offset above Int.max must fail
+        // `validate`, not trap here.
+        producer = Int(clamping: c.producer)
+        consumer = Int(clamping: c.consumer)
+        needWakeup = Int(clamping: c.need_wakeup)
+        needSpace = Int(clamping: c.need_space)
+        data = Int(clamping: c.data)
         size = Int(c.size)
         entrySize = Int(c.entry_size)
     }
@@ -63,7 +65,7 @@ public struct PoolLayout: Equatable, Sendable {
     public var returnIntent: Int
 
     init(_ c: archangel_pool_offsets) {
-        buffers = Int(c.buffers)
+        buffers = Int(clamping: c.buffers)
         bufferSize = Int(c.buffer_size)
         bufferCount = Int(c.buffer_count)
         threshold = Int(c.threshold)

@@ -1,0 +1,60 @@
+// Inputs the fuzzers (docs/fuzzing.md) found crashing, kept as tests: each
+// input is the fuzzer's, inline, decoded the way the fuzzer decodes it.
+import ArchangelCore
+import CArchangel
+import Foundation
+import Testing
+
+@Suite struct FuzzRegressionTests {
+    /// A fuzz input as the fuzzer reads it: `bytes`, zero-padded to `count`.
+    static func input(base64: String, count: Int) -> [UInt8] {
+        let bytes = [UInt8](Data(base64Encoded: base64)!)
+        return bytes + [UInt8](repeating: 0, count: max(0, count - bytes.count))
+    }
+
+    /// FuzzChannelLayout: a header whose ring offsets are 0xffff_ffff_ffff_ffff
+    /// trapped in `RingLayout.init` (`Int(UInt64)` overflows) instead of being
+    /// refused: `load` must throw `.badLayout` for any page 0.
+    @Test func layoutWithOffsetsAboveIntMaxIsRefused() {
+        // u32 mapped size, then the 432-byte channel header ("ACHN", header_size 432, ...).
+        let crash = Self.input(base64: "L8fHAEFDSE6wAQAAALABAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                                   + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAP///////////////////////////wAAAAAA"
+                                   + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAp6AAA=",
+                                   count: 4 + MemoryLayout<archangel_channel_header>.size)
+        crash.withUnsafeBytes { raw in
+            let mapped = Int(raw.loadUnaligned(as: UInt32.self))
+            let error = #expect(throws: ChannelError.self) {
+                try ChannelLayout.load(from: raw.baseAddress! + 4, size: mapped)
+            }
+            guard case .corrupted(.badLayout)? = error else {
+                Issue.record("expected .corrupted(.badLayout), got \(String(describing: error))")
+                return
+            }
+        }
+    }
+
+    /// The same for each 64-bit offset of a valid header set above Int.max.
+    @Test(arguments: 0..<6) func layoutOffsetAboveIntMaxIsRefused(field: Int) throws {
+        let layout = try ChannelLayout(configuration: .default, channelID: 0)
+        var header = archangel_channel_header()
+        withUnsafeMutableBytes(of: &header) { layout.writeHeader(to: $0.baseAddress!) }
+        let huge: UInt64 = 1 << 63
+        switch field {
+        case 0: header.offsets.to_user.normal.producer = huge
+        case 1: header.offsets.to_user.express.consumer = huge
+        case 2: header.offsets.to_kernel.normal.need_wakeup = huge
+        case 3: header.offsets.to_kernel.express.need_space = huge
+        case 4: header.offsets.to_user.normal.data = .max
+        default: header.offsets.to_kernel.pool.buffers = .max
+        }
+        let error = #expect(throws: ChannelError.self) {
+            try withUnsafeBytes(of: &header) { raw throws(ChannelError) in
+                _ = try ChannelLayout.load(from: raw.baseAddress!, size: layout.totalSize)
+            }
+        }
+        guard case .corrupted(.badLayout)? = error else {
+            Issue.record("expected .corrupted(.badLayout), got \(String(describing: error))")
+            return
+        }
+    }
+}
