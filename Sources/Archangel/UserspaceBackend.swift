@@ -52,8 +52,9 @@ public struct UserspaceBackend: ChannelBackend {
     /// Attaches `side` of channel `id`, or of a new channel with the lowest free id when `id` is nil.
     ///
     /// When this process held channel `id` through a host that died, it kept
-    /// the channel's memory (`RetainedMemory`); if messages are unread in it,
-    /// the attach brings it back for the new host to adopt, and the channel
+    /// the channel's memory (`RetainedMemory`); the attach brings it back for
+    /// the new host to adopt (the peer's process brings the same memory, or
+    /// attaches to it once adopted), and the channel
     /// carries on with them (`hostRecovery` says `.adopted`). A host that
     /// cannot adopt it refuses; the attach then starts afresh and
     /// `hostRecovery` reports the messages lost (docs/recovery.md).
@@ -62,8 +63,9 @@ public struct UserspaceBackend: ChannelBackend {
         let counters = try SharedMemory(memfdNamed: "archangel-counters", size: Int(ARCHANGEL_HOST_COUNTERS_SIZE))
         var kept: (memory: SharedMemory, unread: Int)?
         if let id, let memory = RetainedMemory.take(path: socketPath, id: id.rawValue, side: side) {
-            let unread = RetainedMemory.unreadMessages(in: memory)
-            if unread > 0 { kept = (memory, unread) }
+            // Brought back even with nothing unread now: the peer may still be
+            // publishing into it (a send under way when the host died commits).
+            kept = (memory, RetainedMemory.unreadMessages(in: memory))
         }
         func request(adopt: Bool) -> archangel_host_request {
             HostProtocol.request(.attach, channel: id?.rawValue, create: create, kernelSide: side == .kernel,
@@ -183,7 +185,7 @@ extension archangel_channel_offsets: @retroactive Equatable {
 /// What attaching found of the channel memory this process kept when its
 /// previous host died (`Channel.hostRecovery`).
 public enum HostRecovery: Sendable, Equatable {
-    /// Nothing was kept: a first attach, or no message was unread in it.
+    /// Nothing was kept: a first attach, or the previous host did not die.
     case none
     /// The host adopted the memory: the `unread` messages in it are delivered as usual.
     case adopted(unread: Int)
