@@ -301,11 +301,16 @@ public struct ChannelLayout: Equatable, Sendable {
             let pool = dir.pool
             if pool.bufferCount > 0 {
                 let descriptorRecord = ABI.headerSize + ABI.correlationSize + pool.maxSegments * ABI.descriptorSize
+                let maxRecord = ChannelConfiguration.maxRecord(ringBytes: min(dir.normal.size, dir.express.size))
                 guard pool.bufferSize >= 256, pool.bufferSize.nonzeroBitCount == 1, pool.bufferSize <= 1 << 20,
                       pool.bufferCount <= 1 << 20, pool.maxSegments >= 1, pool.maxSegments <= 256,
-                      descriptorRecord <= ChannelConfiguration.maxRecord(ringBytes: min(dir.normal.size, dir.express.size)),
-                      pool.buffers % ABI.pageSize == 0
+                      descriptorRecord <= maxRecord, pool.buffers % ABI.pageSize == 0
                 else { throw bad("\(d).pool geometry \(pool.bufferCount)x\(pool.bufferSize), \(pool.maxSegments) segments") }
+                // As every creator checks (`ChannelConfiguration.validate`): a payload at the
+                // threshold fits inline, else the sender would refuse payloads within its limit.
+                guard pool.threshold <= maxRecord - ABI.headerSize - ABI.correlationSize else {
+                    throw bad("\(d).pool threshold \(pool.threshold) is above the largest inline payload")
+                }
                 try line("\(d).pool.buffers", pool.buffers, pool.bufferCount * pool.bufferSize)
                 try ring("\(d).pool.returns", pool.returns, entrySize: 4)
                 guard pool.returns.size / 4 >= pool.bufferCount else {

@@ -57,4 +57,60 @@ import Testing
             return
         }
     }
+
+    /// FuzzChannelLayout: a header whose to_kernel pool threshold lies far above
+    /// any inline payload loaded, and its sender then refused a 262,144-byte payload although its limit was
+    /// 262,144 bytes: `load` must refuse what no creator writes, a threshold
+    /// above the largest inline payload.
+    @Test func layoutWithThresholdAboveInlineLimitIsRefused() {
+        let crash = Self.input(base64: "ANAKAEFDSE6wAQAAAQABAB8AAAAA0AoAAAAAAAAAAAAAAAAAABAAAAAAAAAAFwAAAAAAAAAQAAAAAAAAACAA"
+                                   + "AAAAAABAIAAAAAAAAEAQAAAAAAAAADAAAAAAAAAAAAEAAAAAAIAQAAAAAAAAgCAAAAAAAADAIAAAAAAAAMAQ"
+                                   + "AAAAAAAAADABAAAAAAAAQAAAAAAAAADQAgAAAAAAABAAAEAAAAAABAAAIAAAAAAhAAAAAAAAABEAAAAAAABA"
+                                   + "EQAAAAAAAEAhAAAAAAAAAHABAAAAAAAAAQAABAAAAAAjAAAAAAAAgCEAAAAAAACAEQAAAAAAAMARAAAAAAAA"
+                                   + "wCEAAAAAAAAAgAEAAAAAAAAAAQAAAAAAACIAAAAAAAAAEgAAAAAAAEASAAAAAAAAQCIAAAAAAAAAgAIAAAAA"
+                                   + "AABAAAAAAAAAANAGAAAAAAAAEAAAQAAAAAAEAAHgAAAAgBIAAAAAAACAIgAAAAAAAMAiAAAAAAAAwBIAAAAA"
+                                   + "AAAAwAIAAAAAAAABAAAEAAAAABMAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                                   count: 4 + MemoryLayout<archangel_channel_header>.size)
+        crash.withUnsafeBytes { raw in
+            let mapped = Int(raw.loadUnaligned(as: UInt32.self))
+            let error = #expect(throws: ChannelError.self) {
+                try ChannelLayout.load(from: raw.baseAddress! + 4, size: mapped)
+            }
+            guard case .corrupted(.badLayout(let text))? = error else {
+                Issue.record("expected .corrupted(.badLayout), got \(String(describing: error))")
+                return
+            }
+            #expect(text.contains("threshold"))
+        }
+    }
+
+    /// The same from a valid layout: each direction's threshold one above the inline limit.
+    @Test(arguments: Direction.allCases) func layoutThresholdOneAboveInlineLimitIsRefused(direction: Direction) throws {
+        let configuration = ChannelConfiguration(normalRingBytes: 8192, expressRingBytes: 4096, poolBufferSize: 256,
+                                                 poolBufferCount: 8, poolThreshold: 128, maxSegments: 8)
+        let layout = try ChannelLayout(configuration: configuration, channelID: 0)
+        var header = archangel_channel_header()
+        withUnsafeMutableBytes(of: &header) { layout.writeHeader(to: $0.baseAddress!) }
+        let limit = UInt32(configuration.maxInlinePayload(ringBytes: 4096))
+        if direction == .toUser { header.offsets.to_user.pool.threshold = limit + 1 }
+        else { header.offsets.to_kernel.pool.threshold = limit + 1 }
+        let error = #expect(throws: ChannelError.self) {
+            try withUnsafeBytes(of: &header) { raw throws(ChannelError) in
+                _ = try ChannelLayout.load(from: raw.baseAddress!, size: layout.totalSize)
+            }
+        }
+        guard case .corrupted(.badLayout(let text))? = error else {
+            Issue.record("expected .corrupted(.badLayout), got \(String(describing: error))")
+            return
+        }
+        #expect(text.contains("threshold"))
+        // At the limit it loads.
+        if direction == .toUser { header.offsets.to_user.pool.threshold = limit }
+        else { header.offsets.to_kernel.pool.threshold = limit }
+        #expect(throws: Never.self) {
+            try withUnsafeBytes(of: &header) { raw throws(ChannelError) in
+                _ = try ChannelLayout.load(from: raw.baseAddress!, size: layout.totalSize)
+            }
+        }
+    }
 }
