@@ -649,6 +649,8 @@ static int ach_borrow(struct ach_borrower *b, const u8 *desc, u32 len,
 		struct archangel_pool_desc d;
 
 		memcpy(&d, desc + i * sizeof(d), sizeof(d));
+		/* One fetch: only the copy is checked and used, never re-read. */
+		barrier();
 		if (d.reserved || d.buffer >= b->count ||
 		    d.offset > b->buffer_size ||
 		    d.length > b->buffer_size - d.offset ||

@@ -276,6 +276,12 @@ int ach_rcons_peek(struct ach_rcons *c, struct ach_record *r)
 			continue;
 		}
 		memcpy(h, c->w.data + pos, sizeof(*h));
+		/*
+		 * One fetch: the compiler may not read the shared header
+		 * again in place of the copy (the user may rewrite it between
+		 * a check and a use).
+		 */
+		barrier();
 		if (h->magic != ARCHANGEL_MSG_MAGIC)
 			return -EPROTO;
 		size = h->size;
@@ -306,6 +312,7 @@ int ach_rcons_peek(struct ach_rcons *c, struct ach_record *r)
 				return -EPROTO;
 			memcpy(&r->correlation, c->w.data + r->payload_pos,
 			       ARCHANGEL_CORRELATION_SIZE);
+			barrier();	/* one fetch, as the header */
 			r->payload_pos += ARCHANGEL_CORRELATION_SIZE;
 			len -= ARCHANGEL_CORRELATION_SIZE;
 		}
