@@ -70,6 +70,7 @@ int sn_ctl_init(void);
 void sn_ctl_exit(void);
 void sn_detach_locked(void);
 void sn_channel_lost(u32 channel);
+bool sn_channel_same(u32 channel);
 u32 sn_engine_tgid(void);
 
 /* --- process exclusions (sensors_emit.c) --------------------------------- */

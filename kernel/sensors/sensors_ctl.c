@@ -27,6 +27,12 @@ struct archangel_sensors_config sn_cfg[ARCHANGEL_SENSORS_COUNT];
 
 static struct file *sn_owner;	/* the attached file, under sn_cfg_mutex */
 static u32 sn_engine;		/* its process */
+/*
+ * The identity of the channel attached to (archangel_comm_channel_get(),
+ * not a reference): a channel destroyed and another created under the same
+ * id is not the engine's, and must not get its records or give verdicts.
+ */
+static struct archangel_comm_channel *sn_handle;
 
 u32 sn_engine_tgid(void)
 {
@@ -152,6 +158,7 @@ void sn_detach_locked(void)
 	sn_exclude_clear();
 	WRITE_ONCE(sn_excl[0], 0);
 	WRITE_ONCE(sn_engine, 0);
+	WRITE_ONCE(sn_handle, NULL);
 	sn_owner = NULL;
 }
 
@@ -167,8 +174,33 @@ void sn_channel_lost(u32 channel)
 	mutex_unlock(&sn_cfg_mutex);
 }
 
+/*
+ * Whether @channel (read from sn_channel) is still the channel attached to,
+ * and not another one created under its id since. The lockless look may be
+ * wrong while an attach or a detach runs: a mismatch is decided again under
+ * the mutex, and detaches only when it holds there.
+ */
+bool sn_channel_same(u32 channel)
+{
+	bool same;
+
+	if (archangel_comm_channel_get(channel) == READ_ONCE(sn_handle))
+		return true;
+	mutex_lock(&sn_cfg_mutex);
+	same = READ_ONCE(sn_channel) != channel ||
+	       archangel_comm_channel_get(channel) == sn_handle;
+	if (!same) {
+		pr_info("archangel_sensors: channel %u destroyed or replaced: detached\n",
+			channel);
+		sn_detach_locked();
+	}
+	mutex_unlock(&sn_cfg_mutex);
+	return same;
+}
+
 static long sn_attach(struct file *file, void __user *arg)
 {
+	struct archangel_comm_channel *handle;
 	struct archangel_sensors_attach a;
 	long err = 0;
 
@@ -180,9 +212,12 @@ static long sn_attach(struct file *file, void __user *arg)
 	    (!a.batch_bytes && a.batch_us) ||
 	    a.batch_us > ARCHANGEL_SENSORS_BATCH_US_MAX)
 		return -EINVAL;
-	if (!archangel_comm_channel_get(a.channel_id))
-		return -ENOENT;
 	mutex_lock(&sn_cfg_mutex);
+	handle = archangel_comm_channel_get(a.channel_id);
+	if (!handle) {
+		mutex_unlock(&sn_cfg_mutex);
+		return -ENOENT;
+	}
 	if (sn_owner || READ_ONCE(sn_channel) != SN_NO_CHANNEL)
 		err = -EBUSY;
 	else
@@ -190,6 +225,7 @@ static long sn_attach(struct file *file, void __user *arg)
 				     ARCHANGEL_SENSORS_BATCH_US_DEFAULT);
 	if (!err) {
 		sn_owner = file;
+		WRITE_ONCE(sn_handle, handle);
 		WRITE_ONCE(sn_engine, current->tgid);
 		WRITE_ONCE(sn_excl[0], current->tgid);
 		WRITE_ONCE(sn_channel, a.channel_id);

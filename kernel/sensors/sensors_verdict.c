@@ -272,6 +272,9 @@ static int sn_thread_main(void *unused)
 							 HZ);
 			continue;
 		}
+		/* Destroyed, its id perhaps reused by another channel: detached. */
+		if (!sn_channel_same(ch))
+			continue;
 		next = sn_pending_expire();
 		now = ktime_get_ns();
 		/* Batches on quiet CPUs: out within about batch_us. */
