@@ -6,19 +6,21 @@
  * Episodes (forked, two at a time, 1-4 s each, each with its own seed drawn
  * from SEED) create channels of random geometry, map every piece of them,
  * start LOADGEN threads (PRODUCE, ECHO, SINK; blocking, batched, paced,
- * atomic), attach the sensors to their channel with every sensor on (exec,
- * every system call with its exit, every packet, page faults and W^X), and
- * then do, at random: legitimate traffic; scribbles over producer and
+ * atomic), and then do, at random: legitimate traffic; scribbles over producer and
  * consumer indices, need words, record headers, pool descriptors
  * (scatter-gather lists), return-ring entries, the progress line, the ring
  * data and the pools; random ioctls on every device with bad sizes, bad
  * pointers and bad values; mmap, munmap (whole and split), mremap (grow,
  * shrink, move, DONTUNMAP), mprotect, fork with the mappings, close
  * mid-operation, eventfd-swap sequences, destroy while mapped, ioctls on
- * destroyed and unbound files, the shared region, wait policies, sensor
- * attach/detach/configure and random AI_RESPONSEs. A noise process (not the
- * engine, so the sensors trace it) execs, makes system calls, sends UDP on
- * loopback, maps W^X pages and faults.
+ * destroyed and unbound files, the shared region, wait policies, refused
+ * sensor ioctls and random AI_RESPONSEs. Meanwhile an engine process keeps
+ * the sensors attached to a channel of its own with every sensor on (exec,
+ * every system call with its exit, every packet, page faults and W^X),
+ * answers their AI_REQUESTs with random verdicts (and, with
+ * $ARCHANGEL_HOSTILE_SENSOR_CYCLE=N, moves to a new channel every N s), and a noise process
+ * (not the engine, so the sensors trace it) execs, makes system calls,
+ * sends UDP on loopback, maps W^X pages and faults.
  *
  * Deterministic probes (bad magic, a descriptor out of the pool, a bogus
  * returned buffer, consumer and producer indices out of range) must each
@@ -238,7 +240,6 @@ struct ep {
 	size_t shm_len;
 	struct gen gens[4];
 	int ngen;
-	int sensors_tried;
 };
 
 static void ep_note_id(struct ep *e, __u32 id)
@@ -313,24 +314,28 @@ static void random_geometry(struct archangel_create_req *req)
 	req->max_segments = 1 + (__u32)rnd_below(16);
 }
 
-static void sensors_attach(struct ep *e)
+/*
+ * Attaches the sensors to channel @id with every sensor on. Each attach and
+ * detach flips the tracepoints' static keys (text_poke with int3), which
+ * under TCG can Oops the guest by itself (docs/kernel-testing.md, "The
+ * soak"): only the engine process does it, at start and every few seconds.
+ */
+static int sensors_attach(int sfd, __u32 id)
 {
-	struct archangel_sensors_attach a = { .channel_id = e->ch.id };
+	struct archangel_sensors_attach a = { .channel_id = id };
 	struct archangel_sensors_config c;
 	int s, r;
 
-	if (e->sfd < 0)
-		return;
-	ioctl(e->sfd, ARCHANGEL_SENSORS_IOC_DETACH);
+	ioctl(sfd, ARCHANGEL_SENSORS_IOC_DETACH);
 	if (rnd() & 1) {
 		a.batch_bytes = 256 + (__u32)rnd_below(65536 - 256);
 		a.batch_us = (__u32)rnd_below(5000);
 	}
-	r = count(OP_SENSORS, sys(ioctl(e->sfd, ARCHANGEL_SENSORS_IOC_ATTACH, &a)));
+	r = count(OP_SENSORS, sys(ioctl(sfd, ARCHANGEL_SENSORS_IOC_ATTACH, &a)));
 	if (r == -EBUSY)
 		add(&S->sensor_attach_busy, 1);
 	if (r)
-		return;
+		return r;
 	add(&S->sensor_attach, 1);
 	for (s = 0; s < ARCHANGEL_SENSORS_COUNT; s++) {
 		memset(&c, 0, sizeof(c));
@@ -348,8 +353,9 @@ static void sensors_attach(struct ep *e)
 		/* Now and then a question: AI_REQUESTs the engine answers at random. */
 		if ((s == ARCHANGEL_SENSORS_ID_EXEC || s == ARCHANGEL_SENSORS_ID_NET) && rnd_below(3) == 0)
 			c.policy = ARCHANGEL_POLICY_ALLOW_ASK;
-		count(OP_SENSORS, sys(ioctl(e->sfd, ARCHANGEL_SENSORS_IOC_CONFIGURE, &c)));
+		count(OP_SENSORS, sys(ioctl(sfd, ARCHANGEL_SENSORS_IOC_CONFIGURE, &c)));
 	}
+	return 0;
 }
 
 static int ep_new_channel(struct ep *e)
@@ -360,6 +366,9 @@ static int ep_new_channel(struct ep *e)
 	if (e->attached)
 		au_detach(&e->ch, 1);
 	e->attached = 0;
+	/* A few channels per episode: the top id stays the engine's. */
+	if (e->nids >= 4)
+		ep_destroy_all(e);
 	random_geometry(&req);
 	err = au_channel_new(&e->ch, &req);
 	if (err == -EINVAL) {
@@ -378,13 +387,6 @@ static int ep_new_channel(struct ep *e)
 	ep_note_id(e, e->ch.id);
 	for (k = 0; k < e->ngen; k++)
 		e->gens[k].id = e->ch.id;
-	/*
-	 * Each attach flips the sensors' tracepoint static keys (text_poke
-	 * with int3): now and then, not at every channel (see flips below).
-	 */
-	if (!e->sensors_tried || rnd_below(4) == 0)
-		sensors_attach(e);
-	e->sensors_tried = 1;
 	return 0;
 }
 
@@ -652,21 +654,40 @@ static void sensor_ioctl(struct ep *e)
 	if (e->sfd < 0)
 		return;
 	rnd_bytes(arg, sizeof(arg));
-	if (rnd() & 1) {	/* mostly valid, one field off */
+	/*
+	 * The episodes are not the engine: whatever they send is refused,
+	 * so the configuration (and the static keys) stay as the engine set
+	 * them. Random bytes fail the reserved-field checks; "mostly valid"
+	 * requests get exactly one bad field.
+	 */
+	if (rnd() & 1) {
 		memset(arg, 0, sizeof(arg));
 		switch (cmd) {
 		case ARCHANGEL_SENSORS_IOC_CONFIGURE: {
 			struct archangel_sensors_config *c = (void *)arg;
 
-			c->sensor = (__u32)rnd_below(6);
+			c->sensor = (__u32)rnd_below(4);
 			c->flags = (__u32)rnd_below(64);
-			c->policy = (__u8)rnd_below(2);	/* never hold or deny */
 			c->deadline_ms = (__u32)rnd_below(200);
-			c->interval_ms = (__u32)rnd_below(200);
-			if (rnd_below(4) == 0)
-				c->reserved[rnd_below(4)] = rnd();
-			if (rnd_below(4) == 0)
-				c->syscalls[rnd_below(8)] = rnd();
+			c->interval_ms = 10 + (__u32)rnd_below(200);
+			switch (rnd_below(5)) {
+			case 0:
+				c->reserved[rnd_below(4)] = 1 | rnd();
+				break;
+			case 1:
+				c->pad[rnd_below(2)] = 1 | (__u8)rnd();
+				break;
+			case 2:
+				c->policy = ARCHANGEL_POLICY_MAX + 1 + (__u8)rnd_below(200);
+				break;
+			case 3:
+				c->sensor = ARCHANGEL_SENSORS_COUNT + (__u32)rnd_below(1000);
+				break;
+			default:
+				c->deadline_ms = ARCHANGEL_SENSORS_DEADLINE_MAX_MS + 1 +
+						 (__u32)rnd_below(1000);
+				break;
+			}
 			break;
 		}
 		case ARCHANGEL_SENSORS_IOC_EXCLUDE_PID: {
@@ -682,6 +703,7 @@ static void sensor_ioctl(struct ep *e)
 			a->channel_id = rnd() & 1 ? e->ch.id : (__u32)rnd_val();
 			a->batch_bytes = (__u32)rnd_val();
 			a->batch_us = (__u32)rnd_below(3) * (__u32)rnd_val();
+			a->flags = 1 | (__u32)rnd();	/* refused: never attaches */
 			break;
 		}
 		default:
@@ -689,10 +711,9 @@ static void sensor_ioctl(struct ep *e)
 			break;
 		}
 	}
+	if (cmd == ARCHANGEL_SENSORS_IOC_DETACH || (cmd == ARCHANGEL_SENSORS_IOC_ATTACH && !(rnd() & 1)))
+		cmd = ARCHANGEL_SENSORS_IOC_GET_STATS;	/* random bytes could attach */
 	count(OP_SENSOR_IOCTL, sys(ioctl(e->sfd, cmd, bad_pointer(e, arg))));
-	/* A CONFIGURE that passed may have switched sensors off: all on again sometimes. */
-	if (cmd != ARCHANGEL_SENSORS_IOC_GET_STATS && rnd_below(16) == 0)
-		sensors_attach(e);
 }
 
 static void random_mmap(struct ep *e)
@@ -1259,9 +1280,8 @@ static void episode(__u64 seed, __u64 dur_ns)
 		case OP_POLL:
 			poll_storm(&e);
 			break;
-		case OP_SENSORS:
-			if (rnd_below(4) == 0)
-				sensors_attach(&e);
+		case OP_SENSORS:	/* the engine's channel: not ours to touch */
+			sensor_ioctl(&e);
 			break;
 		case OP_RESPONSE:
 			ai_response(&e);
@@ -1281,6 +1301,124 @@ static void episode(__u64 seed, __u64 dur_ns)
 	/* Every loadgen thread ends: destroy wakes any that sleep. */
 	ep_destroy_all(&e);
 	_exit(0);
+}
+
+/* ------------------------------------------------------------------------
+ * The sensors' engine: one process holds the attachment (every sensor on)
+ * on a channel of its own, drains it, answers AI_REQUESTs with random
+ * verdicts, sends malformed responses and refused sensor ioctls, and with
+ * @cycle moves to a new channel every @cycle seconds (a detach and an
+ * attach; 0: never, since each flips static keys, see sensors_attach()).
+ * If its channel fails or goes, it attaches again.
+ */
+/* The largest channel id: from "channels N/MAX" in /proc/archangel/comm. */
+static __u32 top_id(void)
+{
+	char *text = au_read_file(AU_PROC_COMM), *p;
+	__u32 max = 16;
+
+	p = text ? strstr(text, "channels ") : NULL;
+	if (p && strchr(p, '/'))
+		max = (__u32)atoi(strchr(p, '/') + 1);
+	free(text);
+	return max ? max - 1 : 0;
+}
+
+static __attribute__((noreturn)) void engine(__u64 seed, int cycle)
+{
+	unsigned char buf[512];
+	struct au_channel ch;
+	__u64 next_cycle = 0;
+	int sfd, ctl, attached = 0, sensing = 0, i, r;
+	struct au_msg m;
+
+	rng_state = seed | 1;
+	signal(SIGALRM, SIG_IGN);
+	ctl = au_open();
+	sfd = open(SENSORS_DEV, O_RDWR | O_CLOEXEC);
+	if (ctl < 0 || sfd < 0)
+		_exit(0);
+	memset(&ch, 0, sizeof(ch));
+	for (;;) {
+		__u64 now = au_now_ns();
+
+		if (attached && ((cycle && now >= next_cycle) || ch.failed)) {
+			check_channel(ch.id);
+			au_destroy(ctl, ch.id);
+			au_detach(&ch, 1);
+			attached = sensing = 0;
+		}
+		if (!attached) {
+			/* The top id, out of the episodes' way (they take the lowest). */
+			struct archangel_create_req req = {
+				.channel_id = top_id(), .flags = ARCHANGEL_CREATE_ATTACH,
+			};
+
+			if (au_channel_new(&ch, &req) && au_channel_new(&ch, NULL)) {
+				usleep(100000);
+				continue;
+			}
+			attached = 1;
+			next_cycle = now + (__u64)cycle * 1000000000ULL;
+		}
+		if (!sensing)	/* also after the channel vanished under the sensors */
+			sensing = !sensors_attach(sfd, ch.id);
+		for (i = 0; i < 512; i++) {
+			r = au_recv(&ch, &m);
+			if (r <= 0)
+				break;
+			add(&S->sensor_records, 1);
+			if (m.hdr.type == ARCHANGEL_MSG_AI_REQUEST && rnd_below(8)) {
+				struct archangel_sensor_request q;
+				struct archangel_sensor_response a;
+				__u32 v = (__u32)rnd_below(20);
+
+				au_msg_copy(&m, buf, sizeof(buf));
+				memcpy(&q, buf, sizeof(q));
+				memset(&a, 0, sizeof(a));
+				a.id = rnd_below(16) ? q.id : rnd_val();
+				a.verdict = v < 16 ? ARCHANGEL_VERDICT_ALLOW :
+					    v < 18 ? ARCHANGEL_VERDICT_DENY : ARCHANGEL_VERDICT_KILL;
+				a.ttl_ms = (__u32)rnd_below(500);
+				if (rnd_below(16) == 0)
+					a.pad[rnd_below(3)] = 1;
+				count(OP_RESPONSE, au_send(&ch, ARCHANGEL_MSG_AI_RESPONSE, 2, &a,
+							   rnd_below(16) ? sizeof(a) : (__u32)rnd_below(64),
+							   NULL, 1));
+			}
+			au_recv_done(&ch, &m);
+		}
+		if (r < 0)
+			ch.failed = 1;
+		switch (rnd_below(16)) {
+		case 0: {	/* refused: attached already, or no such channel */
+			struct archangel_sensors_attach a = {
+				.channel_id = rnd() & 1 ? ch.id : 1000 + (__u32)rnd_below(1000),
+			};
+
+			count(OP_SENSORS, sys(ioctl(sfd, ARCHANGEL_SENSORS_IOC_ATTACH, &a)));
+			break;
+		}
+		case 1: {
+			struct archangel_sensors_stats st;
+
+			count(OP_SENSORS, sys(ioctl(sfd, ARCHANGEL_SENSORS_IOC_GET_STATS,
+						    rnd() & 1 ? (void *)&st : (void *)(1 + rnd_below(4096)))));
+			break;
+		}
+		case 2: {	/* a response to nothing, of any type and size */
+			__u64 corr = rnd_val();
+
+			rnd_bytes(buf, 64);
+			count(OP_RESPONSE, au_send(&ch, 1 + rnd_below(7), rnd_below(4), buf,
+						   (__u32)rnd_below(300), rnd() & 1 ? &corr : NULL, 1));
+			break;
+		}
+		default:
+			break;
+		}
+		au_wait_data(&ch, 5);
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -1456,7 +1594,8 @@ int main(int argc, char **argv)
 	__u64 seed, end, t0 = au_now_ns();
 	struct archangel_sensors_stats st;
 	struct sigaction sa;
-	pid_t noise_pid;
+	pid_t noise_pid, engine_pid = -1;
+	const char *cyc = getenv("ARCHANGEL_HOSTILE_SENSOR_CYCLE");
 	int sfd;
 
 	t_init("hostile_peer");
@@ -1487,6 +1626,16 @@ int main(int argc, char **argv)
 	CHECK(noise_pid >= 0, "fork");
 	if (noise_pid == 0)
 		noise();
+	if (!access(SENSORS_DEV, F_OK)) {
+		__u64 eseed = rnd();
+
+		engine_pid = fork();
+		CHECK(engine_pid >= 0, "fork");
+		if (engine_pid == 0) {
+			close(ctl);
+			engine(eseed, cyc ? atoi(cyc) : 0);
+		}
+	}
 
 	end = au_now_ns() + (__u64)secs * 1000000000ULL;
 	for (;;) {
@@ -1535,6 +1684,21 @@ int main(int argc, char **argv)
 	}
 	kill(noise_pid, SIGKILL);
 	waitpid(noise_pid, &status, 0);
+	/* Unload while files and mappings are open: refused, nothing freed under us. */
+	for (k = 0; k < 2; k++) {
+		static const char *const mods[] = { "archangel_sensors", "archangel" };
+
+		if (!syscall(SYS_delete_module, mods[k], O_NONBLOCK)) {
+			T_LOG("FAIL: %s unloaded while in use", mods[k]);
+			bad = 1;
+		} else {
+			T_LOG("rmmod %s while in use: %s (refused)", mods[k], strerror(errno));
+		}
+	}
+	if (engine_pid > 0) {	/* its files close: the sensors detach */
+		kill(engine_pid, SIGKILL);
+		waitpid(engine_pid, &status, 0);
+	}
 
 	/* Sensor counters while the last channel is gone: then every id left. */
 	sfd = open(SENSORS_DEV, O_RDWR | O_CLOEXEC);
