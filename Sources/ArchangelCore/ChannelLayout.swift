@@ -299,6 +299,10 @@ public struct ChannelLayout: Equatable, Sendable {
             try ring("\(d).normal", dir.normal, entrySize: 0)
             try ring("\(d).express", dir.express, entrySize: 0)
             let pool = dir.pool
+            // Both ends size per-message arrays by it, pool or not (creators write 1 without a pool).
+            guard pool.maxSegments >= 1, pool.maxSegments <= 256 else {
+                throw bad("\(d).pool max segments \(pool.maxSegments) is not 1...256")
+            }
             if pool.bufferCount > 0 {
                 let descriptorRecord = ABI.headerSize + ABI.correlationSize + pool.maxSegments * ABI.descriptorSize
                 let maxRecord = ChannelConfiguration.maxRecord(ringBytes: min(dir.normal.size, dir.express.size))

@@ -113,4 +113,43 @@ import Testing
             }
         }
     }
+
+    /// FuzzChannelLayout: a header without a pool but with max_segments near
+    /// 2^29 loaded (the segment limit was checked only with a pool), and
+    /// binding a sender to it allocated 2 GiB for its loan list (a receiver
+    /// 16 bytes a segment): `load` must refuse max_segments outside 1...256.
+    @Test func layoutWithHugeMaxSegmentsWithoutPoolIsRefused() throws {
+        let crash = Self.input(base64: "ALAAAEFDSE6wAQAAAQABAB8AAAAAsAAAAAAAAAEAAAAAAAAAABAAAAAAAAAAIAAAAAAAAAAQAAAAAAAAACAA"
+                                   + "AAAAAABAIAAAAAAAAEAQAAAAAAAAADAAAAAAAAAAIAAAAAAAAIAQAAAAAAAAgCAAAAAAAADAIAAAAAAAAMAQ"
+                                   + "AAAAAAAAAFAAAAAAAAAAEAAAAAAAAAAAAAAAAAAAABAAAAAAAAAAAgAAAQAAAAAhAAAAAAAAABEAAAAAAABA"
+                                   + "EQAAAAAAAEAhAAAAAAAAAGAAAAAAAAAgAAAABAAAAAAjAAAAAAAAgCEAAAAAAACAEQAAAAAAAMARAAAAAAAA"
+                                   + "wCEAAAAAAAAAcAAAAAAAAAAgAAAAAAAAACIAAAAAAAAAEgAAAAAAAEASAAAAAAAAQCIAAAAAAAAAkAAAAAAA"
+                                   + "AAAQAAAAAAAAAAAAAAAAAAAAEAAAAAAAAAACAAABAAAggBIAAAAAAACAIgAAAAAAAMAiAAAAAAAAwBIAAAAA"
+                                   + "AAAAoAAAAAAAACAAAAAEAAAAABMAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                                   count: 4 + MemoryLayout<archangel_channel_header>.size)
+        crash.withUnsafeBytes { raw in
+            let mapped = Int(raw.loadUnaligned(as: UInt32.self))
+            let error = #expect(throws: ChannelError.self) {
+                try ChannelLayout.load(from: raw.baseAddress! + 4, size: mapped)
+            }
+            guard case .corrupted(.badLayout(let text))? = error else {
+                Issue.record("expected .corrupted(.badLayout), got \(String(describing: error))")
+                return
+            }
+            #expect(text.contains("segments"))
+        }
+        let layout = try ChannelLayout(configuration: ChannelConfiguration(poolBufferCount: 0, poolThreshold: 512),
+                                       channelID: 0)
+        #expect(layout.toUser.pool.maxSegments == 1)
+        var header = archangel_channel_header()
+        withUnsafeMutableBytes(of: &header) { layout.writeHeader(to: $0.baseAddress!) }
+        for value: UInt32 in [0, 257, 1 << 29] {
+            header.offsets.to_kernel.pool.max_segments = value
+            #expect(throws: ChannelError.self) {
+                try withUnsafeBytes(of: &header) { raw throws(ChannelError) in
+                    _ = try ChannelLayout.load(from: raw.baseAddress!, size: layout.totalSize)
+                }
+            }
+        }
+    }
 }
