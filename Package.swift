@@ -122,6 +122,7 @@ let package = Package(
 if Context.environment["ARCHANGEL_FUZZ"] != nil {
     let fuzzers: [(name: String, dependencies: [Target.Dependency])] = [
         ("Statistics", ["ArchangelCore"]),
+        ("ChannelLayout", ["ArchangelCore", "CArchangel"]),
     ]
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
     for fuzzer in fuzzers {

@@ -10,21 +10,6 @@
 @testable import ArchangelCore
 import FuzzSupport
 
-runFuzzer(seeds: {
-        var busy = ChannelStatistics(id: 3, health: .failed)
-        for (i, key) in busy.toUser.fields.map(\.key).enumerated() { _ = busy.toUser.set(key, UInt64(i) * 1000 + 7) }
-        busy.toKernel.messagesSent = .max
-        busy.toKernel.ringSize = 81920
-        busy.toKernel.ringUsed = 4096
-        return [
-            ("empty-manager", utf8(StatisticsReport(channels: [], maxChannels: 16).text)),
-            ("one-channel", utf8(StatisticsReport(channels: [ChannelStatistics(id: 0)], maxChannels: 16).text)),
-            ("two-channels", utf8(StatisticsReport(channels: [ChannelStatistics(id: 0), busy], maxChannels: 4).text)),
-            // A newer writer's extra key, and empty lines, are accepted.
-            ("newer-keys", utf8("archangel-comm 1\nchannels 1/16\n\nchannel 7 active\n  to_user messages_sent=1 future_key=9\n  to_kernel waits=2\n")),
-        ]
-    }, fuzz)
-
 func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     var input = FuzzInput(data, size)
     let text = String(decoding: input.rest(), as: UTF8.self)
@@ -70,3 +55,18 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     _ = RatesTable.lines(rows, width: Int(size % 200))
     return 0
 }
+
+runFuzzer(seeds: {
+        var busy = ChannelStatistics(id: 3, health: .failed)
+        for (i, key) in busy.toUser.fields.map(\.key).enumerated() { _ = busy.toUser.set(key, UInt64(i) * 1000 + 7) }
+        busy.toKernel.messagesSent = .max
+        busy.toKernel.ringSize = 81920
+        busy.toKernel.ringUsed = 4096
+        return [
+            ("empty-manager", utf8(StatisticsReport(channels: [], maxChannels: 16).text)),
+            ("one-channel", utf8(StatisticsReport(channels: [ChannelStatistics(id: 0)], maxChannels: 16).text)),
+            ("two-channels", utf8(StatisticsReport(channels: [ChannelStatistics(id: 0), busy], maxChannels: 4).text)),
+            // A newer writer's extra key, and empty lines, are accepted.
+            ("newer-keys", utf8("archangel-comm 1\nchannels 1/16\n\nchannel 7 active\n  to_user messages_sent=1 future_key=9\n  to_kernel waits=2\n")),
+        ]
+    }, fuzz)
