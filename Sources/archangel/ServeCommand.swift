@@ -39,6 +39,11 @@ struct ServeCommand: AsyncParsableCommand {
     var metricsListen: String?
     @Option(name: .customLong("metrics-interval"), help: "Seconds between two reads of the statistics for the metrics.")
     var metricsInterval = 1.0
+    @Option(name: .customLong("handshake-timeout"),
+            help: "Seconds a connection may stay without a request before the host hangs it up.")
+    var handshakeTimeout = 5.0
+    @Option(name: .customLong("max-connections"), help: "Most client connections at once; more are refused.")
+    var maxConnections = 512
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -50,6 +55,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard metricsInterval >= 0.05, metricsInterval <= 3600 else {
             throw ValidationError("--metrics-interval takes 0.05...3600 seconds")
         }
+        guard handshakeTimeout >= 0.01, handshakeTimeout <= 3600 else {
+            throw ValidationError("--handshake-timeout takes 0.01...3600 seconds")
+        }
+        guard maxConnections >= 1, maxConnections <= 65536 else { throw ValidationError("--max-connections takes 1...65536") }
     }
 
     /// `ADDR:PORT` or `[V6ADDR]:PORT`, the port 0...65535.
@@ -74,7 +83,9 @@ struct ServeCommand: AsyncParsableCommand {
         let access = HostAccess(group: group.flatMap(HostAccess.groupID))
         let server = try HostServer(manager: manager,
                                     configuration: .init(socketPath: socketOption.socket, access: access,
-                                                         allowKernelSide: true, adoptMemory: true))
+                                                         allowKernelSide: true, adoptMemory: true,
+                                                         handshakeTimeout: .nanoseconds(Int64(handshakeTimeout * 1e9)),
+                                                         maxConnections: maxConnections))
         var services: [any Service] = [HostService(server: server)]
         if let metricsListen, let (host, port) = Self.hostAndPort(metricsListen) {
             let registry = PrometheusCollectorRegistry()
