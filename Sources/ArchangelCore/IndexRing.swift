@@ -35,7 +35,7 @@ public struct IndexRingProducer {
             let consumer = words.kConsumer.pointee.load(ordering: .acquiring)
             guard consumer &- cachedConsumer <= published &- cachedConsumer else {
                 throw .corrupted(.indexOutOfRange(ring: words.name, index: consumer,
-                                                  expectedWithin: cachedConsumer...published))
+                                                  expectedWithin: RingWords.window(cachedConsumer, published)))
             }
             cachedConsumer = consumer
             if producer &- consumer >= entries { return false }
@@ -90,7 +90,7 @@ public struct IndexRingConsumer {
         let producer = words.kProducer.pointee.load(ordering: .acquiring)
         guard producer &- consumer <= entries else {
             throw .corrupted(.indexOutOfRange(ring: words.name, index: producer,
-                                              expectedWithin: consumer...(consumer &+ entries)))
+                                              expectedWithin: RingWords.window(consumer, consumer &+ entries)))
         }
         cachedProducer = producer
         var count = 0

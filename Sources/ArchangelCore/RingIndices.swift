@@ -40,8 +40,16 @@ struct RingWords {
     @inlinable
     func check(_ theirs: UInt64, from low: UInt64, to high: UInt64) throws(ChannelError) {
         guard theirs &- low <= high &- low else {
-            throw .corrupted(.indexOutOfRange(ring: name, index: theirs, expectedWithin: low...high))
+            throw .corrupted(.indexOutOfRange(ring: name, index: theirs, expectedWithin: Self.window(low, high)))
         }
+    }
+
+    /// `low...high` for the error of an index window, cut at `UInt64.max`
+    /// when the window wraps there (a peer can put indices anywhere, and a
+    /// `ClosedRange` with `high < low` traps instead of reporting).
+    @inlinable
+    static func window(_ low: UInt64, _ high: UInt64) -> ClosedRange<UInt64> {
+        high >= low ? low...high : low...UInt64.max
     }
 
     /// Publishes `producer` to the consumer and reports whether it sleeps and

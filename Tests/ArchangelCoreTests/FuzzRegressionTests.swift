@@ -1,6 +1,6 @@
 // Inputs the fuzzers (docs/fuzzing.md) found crashing, kept as tests: each
 // input is the fuzzer's, inline, decoded the way the fuzzer decodes it.
-import ArchangelCore
+@testable import ArchangelCore
 import CArchangel
 import Foundation
 import Testing
@@ -151,5 +151,64 @@ import Testing
                 }
             }
         }
+    }
+
+    /// FuzzRecordRing: indices near 2^64 whose check window wraps past
+    /// `UInt64.max` trapped building the error's `ClosedRange` (`low...high`
+    /// with high < low) instead of reporting corruption. The fuzzer's input,
+    /// to_user's words as it writes them: normal consumer and producer,
+    /// express consumer and producer, return ring producer and consumer.
+    static let wrappedIndices: [UInt64] = [.max, .max, .max, .max, .max - 1, .max]
+
+    static func expectWrappedWindow(_ error: ChannelError?, sourceLocation: SourceLocation = #_sourceLocation) {
+        guard case .corrupted(.indexOutOfRange(_, _, let range))? = error else {
+            Issue.record("expected .corrupted(.indexOutOfRange), got \(String(describing: error))",
+                         sourceLocation: sourceLocation)
+            return
+        }
+        #expect(range.upperBound == .max, sourceLocation: sourceLocation)
+    }
+
+    @Test func resumeWithWrappedReturnIndicesReportsCorruption() throws {
+        let channel = try TestChannel(.small)
+        let d = channel.lanes
+        let w = Self.wrappedIndices
+        for (value, offset) in zip(w, [d.normal.consumer, d.normal.producer, d.express.consumer, d.express.producer,
+                                       d.pool.returns.producer, d.pool.returns.consumer]) {
+            channel.store64(value, offset)
+        }
+        Self.expectWrappedWindow(#expect(throws: ChannelError.self) {
+            try ResumePoint.sender(base: channel.base, layout: channel.layout, direction: .toUser)
+        })
+        Self.expectWrappedWindow(#expect(throws: ChannelError.self) {
+            try ResumePoint.receiver(base: channel.base, layout: channel.layout, direction: .toUser, complete: false)
+        })
+    }
+
+    @Test func receiverWithWrappedWindowReportsCorruption() throws {
+        let channel = try TestChannel(.small)
+        // A receiver resuming just below 2^64; the producer index jumps past its window.
+        let start = UInt64.max - 100
+        channel.store64(start, channel.ring(.normal).consumer)
+        channel.store64(5000, channel.ring(.normal).producer)
+        var resume = ResumePoint.Receiver()
+        resume.normal = start
+        let receiver = MessageReceiver(base: channel.base, layout: channel.layout, direction: .toUser,
+                                       notifier: NoNotifier(), resume: resume)
+        Self.expectWrappedWindow(#expect(throws: ChannelError.self) { try receiver.tryReceive { _ in () } })
+        #expect(receiver.counters.load(.errors) == 1)
+    }
+
+    @Test func senderWithWrappedReturnWindowReportsCorruption() throws {
+        let channel = try TestChannel(.small)
+        let d = channel.lanes
+        // Returns drained up to just below 2^64; the receiver's producer index jumps past the window.
+        channel.store64(UInt64.max - 2, d.pool.returns.consumer)
+        channel.store64(100, d.pool.returns.producer)
+        var resume = ResumePoint.Sender()
+        resume.returnConsumer = UInt64.max - 2
+        let sender = MessageSender(base: channel.base, layout: channel.layout, direction: .toUser,
+                                   notifier: NoNotifier(), resume: resume)
+        Self.expectWrappedWindow(#expect(throws: ChannelError.self) { try sender.reclaimBuffers() })
     }
 }
