@@ -123,6 +123,7 @@ if Context.environment["ARCHANGEL_FUZZ"] != nil {
     let fuzzers: [(name: String, dependencies: [Target.Dependency])] = [
         ("Statistics", ["ArchangelCore"]),
         ("ChannelLayout", ["ArchangelCore", "CArchangel"]),
+        ("RecordRing", ["ArchangelCore", "CArchangel"]),
     ]
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
     for fuzzer in fuzzers {
