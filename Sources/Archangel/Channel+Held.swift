@@ -13,6 +13,14 @@ extension Channel {
                             _ body: (MessageView) -> Void) throws(ChannelError) -> HeldMessages {
         try checkDirectReceive()
         let receiver = self.receiver
+        // A message already queued is taken here, without the wait loop's closures (as `receive` does).
+        guard link.isOpen else { throw link.closedError }
+        do {
+            let held = try receiver.tryHoldBatch(limit: limit, body)
+            if held.count > 0 { return held }
+        } catch {
+            throw link.failed(error)
+        }
         return try receiveLoop(timeout: timeout) { () throws(ChannelError) -> HeldMessages? in
             let held = try receiver.tryHoldBatch(limit: limit, body)
             return held.count > 0 ? held : nil
