@@ -18,6 +18,7 @@ let package = Package(
         // libarchangel.so: the C API (include/archangel.h) for C and Python (issue 13, docs/bindings.md).
         // (Named archangel-c because the executable owns "archangel"; scripts/test-bindings links libarchangel.so to it.)
         .library(name: "archangel-c", type: .dynamic, targets: ["ArchangelC"]),
+        .executable(name: "archangel-bindings-bench", targets: ["ArchangelBindingsBench"]),
         // The bridge's statistics through swift-metrics (any metrics backend).
         .library(name: "ArchangelMetrics", targets: ["ArchangelMetrics"]),
         // archangel_sensors.ko's records and the verdict loop's types (issue 10).
@@ -62,7 +63,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The C API: include/archangel.h (CArchangelAPI) exported by ArchangelC with @_cdecl.
+        // The C API: include/archangel.h (CArchangelAPI) exported by ArchangelC with @_cdecl;
+        // ArchangelBindingsBench is the Swift peer of scripts/bench-bindings.
+        .executableTarget(name: "ArchangelBindingsBench", dependencies: ["Archangel"], swiftSettings: strict),
         .target(name: "CArchangelAPI", dependencies: ["CArchangel"]),
         .target(
             name: "ArchangelC",

@@ -392,24 +392,24 @@ class Message:
 class Batch(Sequence[memoryview]):
     """Messages of one :meth:`Channel.receive_batch` call: a sequence of payload
     memoryviews (zero copy, valid until the next receive or release), with
-    the per-message metadata in parallel lists.
+    the per-message metadata in parallel lists (``types``, ``priorities``,
+    ``flags``, ``sequences``, ``correlations``), read on first use.
 
     A multi-segment pool message's entry is its first segment; ``segments(i)``
-    lists all of them.
+    lists all of them. Like the views, the metadata is valid only until the
+    channel's next receive call.
     """
 
-    __slots__ = ("payloads", "_info", "sequences", "correlations", "_channel")
+    __slots__ = ("payloads", "_n", "_channel", "_info_list")
 
-    def __init__(self, payloads: List[memoryview], info: List[int], sequences: List[int],
-                 correlations: List[int], channel: "Channel") -> None:
+    def __init__(self, payloads: List[memoryview], n: int, channel: "Channel") -> None:
         self.payloads = payloads
-        self._info = info
-        self.sequences = sequences
-        self.correlations = correlations
+        self._n = n
         self._channel = channel
+        self._info_list: Optional[List[int]] = None
 
     def __len__(self) -> int:
-        return len(self.payloads)
+        return self._n
 
     @overload
     def __getitem__(self, i: int) -> memoryview: ...
@@ -421,34 +421,50 @@ class Batch(Sequence[memoryview]):
     def __iter__(self) -> Iterator[memoryview]:
         return iter(self.payloads)
 
+    def _info(self) -> List[int]:
+        if self._info_list is None:
+            self._info_list = self._channel._info_mv[:self._n].tolist()
+        return self._info_list
+
     @property
     def types(self) -> List[int]:
         """Message types (``MessageType`` values), in order."""
-        return [x & 0xFF for x in self._info]
+        return [x & 0xFF for x in self._info()]
 
     @property
     def priorities(self) -> List[int]:
-        return [(x >> 8) & 0xFF for x in self._info]
+        """Priorities (``Priority`` values), in order."""
+        return [(x >> 8) & 0xFF for x in self._info()]
 
     @property
     def flags(self) -> List[int]:
-        return [x >> 16 for x in self._info]
+        """``MessageFlag`` bits, in order."""
+        return [x >> 16 for x in self._info()]
+
+    @property
+    def sequences(self) -> List[int]:
+        """The senders' sequence numbers, in order."""
+        return self._channel._seqs_mv[:self._n].tolist()
+
+    @property
+    def correlations(self) -> List[Optional[int]]:
+        """For each message, the request sequence it answers, or None."""
+        corr = self._channel._corrs_mv[:self._n].tolist()
+        return [c if f & MessageFlag.CORRELATED else None for c, f in zip(corr, self.flags)]
 
     def segments(self, i: int) -> Tuple[memoryview, ...]:
         """All pieces of message ``i`` (several only for a large pool message, the batch's last)."""
-        if i == len(self.payloads) - 1 and self._info[i] >> 16 & MessageFlag.DMA:
+        if i == self._n - 1 and self._info()[i] >> 16 & MessageFlag.DMA:
             return self._channel._held_segments()
         return (self.payloads[i],)
 
     def message(self, i: int) -> Message:
         """Entry ``i`` as a :class:`Message`."""
-        info = self._info[i]
+        info = self._info()[i]
         flags = info >> 16
         segments = self.segments(i)
-        correlated = flags & MessageFlag.CORRELATED
-        return Message(info & 0xFF, (info >> 8) & 0xFF, flags, self.sequences[i], 0,
-                       self.correlations[i] if correlated else None, sum(len(s) for s in segments),
-                       self.payloads[i], segments)
+        return Message(info & 0xFF, (info >> 8) & 0xFF, flags, self.sequences[i], 0, self.correlations[i],
+                       sum(len(s) for s in segments), self.payloads[i], segments)
 
 
 class Loan:
@@ -687,11 +703,8 @@ class Channel:
         if n < 0:
             raise error_for(n)
         mem = self._mem
-        offsets = self._offsets_mv[:n].tolist()
-        sizes = self._sizes_mv[:n].tolist()
-        payloads = [mem[off:off + size] for off, size in zip(offsets, sizes)]
-        return Batch(payloads, self._info_mv[:n].tolist(), self._seqs_mv[:n].tolist(),
-                     self._corrs_mv[:n].tolist(), self)
+        payloads = [mem[off:off + size] for off, size in zip(self._offsets_mv[:n].tolist(), self._sizes_mv[:n].tolist())]
+        return Batch(payloads, n, self)
 
     def receive_payloads(self, limit: int = 64, timeout: Optional[float] = None) -> List[memoryview]:
         """The fastest receive: up to ``limit`` payload memoryviews only (no metadata)."""
