@@ -85,6 +85,9 @@ struct shared {
 	__u64 sensor_attach, sensor_attach_busy, sensor_records;
 	__u64 episodes;
 	__u64 contract_wrong;	/* a destroyed or unbound file answered wrongly */
+	__u64 probes_lost;	/* probe channels another episode destroyed first */
+	int crash_sig, crash_op;	/* the last episode that died of a signal */
+	unsigned long crash_addr;
 	char bad_probe[256];
 	char inconsistency[256];
 	char contract[256];
@@ -139,10 +142,18 @@ static int count(enum op kind, int r)
 
 static int sys(long r) { return r < 0 ? -errno : 0; }
 
-static void on_segv(int sig)
+static volatile int cur_op = -1;	/* the episode's operation in progress */
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
 {
+	(void)uc;
 	if (touching)
 		siglongjmp(touch_jmp, sig);
+	if (S) {
+		S->crash_sig = sig;
+		S->crash_op = cur_op;
+		S->crash_addr = (unsigned long)si->si_addr;
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -558,13 +569,15 @@ static void bad_index(struct ep *e)
 	};
 
 	if (rnd_below(4) == 0) {
-		__atomic_store_n(flags[rnd_below(4)], (__u32)rnd_val(), __ATOMIC_RELAXED);
+		__u32 *f = flags[rnd_below(4)];
+
+		if (f)
+			__atomic_store_n(f, (__u32)rnd_val(), __ATOMIC_RELAXED);
 	} else {
-		__u64 *w = words[rnd_below(6)];
-		__u64 v = rnd() & 1 ? rnd_val() : *w + rnd_below(64) - 32;
+		__u64 *w = words[rnd_below(6)];	/* NULL: a ring this geometry lacks */
 
 		if (w)
-			store64(w, v);
+			store64(w, rnd() & 1 ? rnd_val() : *w + rnd_below(64) - 32);
 	}
 	au_notify(c->fd, (__u32)rnd_below(4));
 }
@@ -1090,21 +1103,17 @@ static void loadgen_once(int ctl, __u32 id, __u32 mode, __u32 size, __u64 n)
 	au_loadgen(ctl, &req);
 }
 
-static void probe(int ctl, enum probe kind)
+/* One try of a probe: the bad thing, then the kernel made to look at it. */
+static void probe_once(int ctl, struct au_channel *chp, enum probe kind, unsigned char *payload)
 {
-	unsigned char payload[4096] = { 0 };
-	struct au_channel ch;
+	struct au_channel ch = *chp;
 	struct au_msg m;
-	long long errors;
-	int active, i;
-	char *text;
+	int i;
 
-	if (au_channel_new(&ch, NULL))
-		return;
 	switch (kind) {
 	case PR_MAGIC:
 		au_send(&ch, ARCHANGEL_MSG_CONTROL, 0, payload, 64, NULL, 0);
-		ch.tx.normal.r.data[0] ^= 0xff;
+		ch.tx.normal.r.data[0] = 0;	/* the magic's first byte: idempotent */
 		au_publish(&ch);
 		loadgen_once(ctl, ch.id, ARCHANGEL_LOADGEN_SINK, 0, 1);
 		break;
@@ -1132,17 +1141,48 @@ static void probe(int ctl, enum probe kind)
 		loadgen_once(ctl, ch.id, ARCHANGEL_LOADGEN_SINK, 0, 1);
 		break;
 	}
-	text = au_read_file(AU_PROC_COMM);
-	errors = text ? au_proc_value(text, ch.id, kind <= PR_DESC || kind == PR_PRODUCER ?
-				      "to_kernel" : "to_user", "errors") : -1;
-	active = text ? au_proc_active(text, ch.id) : -1;
-	free(text);
-	add(&S->probes[kind], 1);
-	if (errors >= 1 && active == 0)
-		add(&S->probes_ok[kind], 1);
-	else
-		snprintf(S->bad_probe, sizeof(S->bad_probe), "%s: errors=%lld, channel %s",
-			 probe_names[kind], errors, active == 1 ? "active" : active ? "gone" : "failed");
+	*chp = ch;
+}
+
+static void probe(int ctl, enum probe kind)
+{
+	unsigned char payload[4096] = { 0 };
+	long long errors = -1;
+	int active = -1, tries;
+	struct au_channel ch;
+	sigset_t alrm, old;
+	char *text;
+
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	/* The itimer's signal would end a LOADGEN before it looks. */
+	pthread_sigmask(SIG_BLOCK, &alrm, &old);
+	if (au_channel_new(&ch, NULL)) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return;
+	}
+	for (tries = 0; tries < 3; tries++) {
+		probe_once(ctl, &ch, kind, payload);
+		text = au_read_file(AU_PROC_COMM);
+		errors = text ? au_proc_value(text, ch.id, kind <= PR_DESC || kind == PR_PRODUCER ?
+					      "to_kernel" : "to_user", "errors") : -1;
+		active = text ? au_proc_active(text, ch.id) : -1;
+		free(text);
+		if (active != 1)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (active < 0) {	/* destroyed by another episode (ids are reused) */
+		add(&S->probes_lost, 1);
+	} else {
+		add(&S->probes[kind], 1);
+		if (errors >= 1 && active == 0)
+			add(&S->probes_ok[kind], 1);
+		else
+			snprintf(S->bad_probe, sizeof(S->bad_probe),
+				 "%s: errors=%lld, channel %s after %d tries", probe_names[kind],
+				 errors, active ? "active" : "failed", tries);
+	}
 	au_destroy(ctl, ch.id);
 	au_detach(&ch, 1);
 }
@@ -1188,6 +1228,7 @@ static void episode(__u64 seed, __u64 dur_ns)
 				break;
 		}
 		kind = (enum op)rnd_below(OP_NEW_CHANNEL + 1);
+		cur_op = kind;
 		switch (kind) {
 		case OP_LEGIT:
 			legit(&e);
@@ -1610,14 +1651,34 @@ int main(int argc, char **argv)
 	CHECK(ctl >= 0 && S != MAP_FAILED, "setup");
 	memset(S, 0, sizeof(*S));
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_segv;
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
+	sa.sa_flags = 0;
 	sa.sa_handler = on_alarm;	/* no SA_RESTART: interrupts blocking ioctls */
 	sigaction(SIGALRM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	live0 = live_objects();
 	trouble0 = kernel_trouble(0);
+	{	/* which memory checkers this boot has on (scripts/soak turns them on) */
+		static const char *const knobs[] = {
+			"/sys/kernel/slab/kmalloc-64/sanity_checks", "/sys/kernel/slab/kmalloc-64/red_zone",
+			"/sys/kernel/slab/kmalloc-64/poison", "/sys/kernel/slab/kmalloc-64/store_user",
+			"/sys/module/kfence/parameters/sample_interval",
+		};
+		char *cmdline = au_read_file("/proc/cmdline");
+
+		fprintf(stderr, "hostile_peer: memory checkers:");
+		for (i = 0; i < 5; i++) {
+			char *v = au_read_file(knobs[i]);
+
+			fprintf(stderr, " %s=%d", strrchr(knobs[i], '/') + 1, v ? atoi(v) : -1);
+			free(v);
+		}
+		fprintf(stderr, "; command line: %s", cmdline ? cmdline : "?\n");
+		free(cmdline);
+	}
 	if (access(SENSORS_DEV, F_OK))
 		T_LOG("%s missing: no sensors", SENSORS_DEV);
 
@@ -1724,7 +1785,8 @@ int main(int argc, char **argv)
 		if (S->err[k])
 			fprintf(stderr, " %s=%llu", k ? strerrorname_np(k) ?: "?" : "other",
 				(unsigned long long)S->err[k]);
-	fprintf(stderr, "\nhostile_peer: probes (kind ok/run):");
+	fprintf(stderr, "\nhostile_peer: probes (kind ok/run; %llu more lost to a destroy):",
+		(unsigned long long)S->probes_lost);
 	for (k = 0; k < NPROBES; k++)
 		fprintf(stderr, " %s=%llu/%llu", probe_names[k], (unsigned long long)S->probes_ok[k],
 			(unsigned long long)S->probes[k]);
@@ -1768,7 +1830,9 @@ int main(int argc, char **argv)
 		bad = 1;
 	}
 	if (crashed) {
-		T_LOG("FAIL: %d episodes died of a signal", crashed);
+		T_LOG("FAIL: %d episodes died of a signal (the last: signal %d in %s, address %#lx)",
+		      crashed, S->crash_sig, S->crash_op >= 0 && S->crash_op < NOPS ?
+		      op_names[S->crash_op] : "?", S->crash_addr);
 		bad = 1;
 	}
 	if (clean_run(ctl)) {
