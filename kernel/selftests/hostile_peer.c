@@ -86,6 +86,8 @@ struct shared {
 	__u64 episodes;
 	__u64 contract_wrong;	/* a destroyed or unbound file answered wrongly */
 	__u64 probes_lost;	/* probe channels another episode destroyed first */
+	__u64 sweeps;		/* times the parent destroyed channels left behind */
+	volatile __u32 engine_id;	/* the engine's channel, ~0: none */
 	int crash_sig, crash_op;	/* the last episode that died of a signal */
 	unsigned long crash_addr;
 	char bad_probe[256];
@@ -1400,6 +1402,7 @@ static __attribute__((noreturn)) void engine(__u64 seed, int cycle)
 				continue;
 			}
 			attached = 1;
+			S->engine_id = ch.id;
 			next_cycle = now + (__u64)cycle * 1000000000ULL;
 		}
 		if (!sensing)	/* also after the channel vanished under the sensors */
@@ -1594,6 +1597,29 @@ static int live_objects(void)
 		     pool_value("live_shared "));
 }
 
+/*
+ * Channels nobody will destroy (made by a fork child's random CREATE, or by
+ * an episode that died) would use up every id: when few are left, the
+ * parent destroys all but the engine's. Running episodes see theirs go, as
+ * with any destroy.
+ */
+static void sweep(int ctl)
+{
+	char *text = au_read_file(AU_PROC_COMM), *p;
+	unsigned int used = 0, max = 16, i;
+
+	p = text ? strstr(text, "channels ") : NULL;
+	if (p)
+		sscanf(p, "channels %u/%u", &used, &max);
+	free(text);
+	if (used + 3 < max)
+		return;
+	add(&S->sweeps, 1);
+	for (i = 0; i < max; i++)
+		if (i != S->engine_id)
+			au_destroy(ctl, i);
+}
+
 /* A clean channel carries traffic both ways after the storm. */
 static int clean_run(int ctl)
 {
@@ -1629,7 +1655,8 @@ static int clean_run(int ctl)
 int main(int argc, char **argv)
 {
 	struct { pid_t pid; __u64 deadline, killed_at; } kids[MAX_KIDS] = { { 0 } };
-	int episodes = 0, killed = 0, crashed = 0, ctl, i, k, status, live0, trouble0, bad = 0;
+	int episodes = 0, killed = 0, crashed = 0, no_start = 0, ctl, i, k, status, live0, trouble0;
+	int bad = 0;
 	const char *env = getenv("ARCHANGEL_HOSTILE_SECONDS");
 	int secs = argc > 1 ? atoi(argv[1]) : env ? atoi(env) : 60;
 	__u64 seed, end, t0 = au_now_ns();
@@ -1650,6 +1677,7 @@ int main(int argc, char **argv)
 	ctl = au_open();
 	CHECK(ctl >= 0 && S != MAP_FAILED, "setup");
 	memset(S, 0, sizeof(*S));
+	S->engine_id = ~0U;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO;
@@ -1710,7 +1738,10 @@ int main(int argc, char **argv)
 				if (r == kids[i].pid) {
 					if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
 						crashed++;
+					if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+						no_start++;
 					kids[i].pid = 0;
+					sweep(ctl);
 				} else if (kids[i].killed_at && now - kids[i].killed_at > 30000000000ULL) {
 					char path[64], *wchan;
 
@@ -1773,8 +1804,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < 100 && live_objects() > live0; i++)
 		usleep(100000);
 
-	T_LOG("%d episodes (%llu started work), %d killed at their deadline, %d died of a signal, %.1f s",
-	      episodes, (unsigned long long)S->episodes, killed, crashed,
+	T_LOG("%d episodes (%d could not start), %d killed at their deadline, %d died of a signal, %llu sweeps of left channels, %.1f s",
+	      episodes, no_start, killed, crashed, (unsigned long long)S->sweeps,
 	      (double)(au_now_ns() - t0) / 1e9);
 	fprintf(stderr, "hostile_peer: operations (kind count errors):");
 	for (k = 0; k < NOPS; k++)
@@ -1827,6 +1858,10 @@ int main(int argc, char **argv)
 	}
 	if (S->errors_to_user + S->errors_to_kernel == 0 || S->failed == 0) {
 		T_LOG("FAIL: the storm produced no counted error");
+		bad = 1;
+	}
+	if (no_start > episodes / 10) {
+		T_LOG("FAIL: %d of %d episodes could not make a channel", no_start, episodes);
 		bad = 1;
 	}
 	if (crashed) {
