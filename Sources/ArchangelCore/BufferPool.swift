@@ -152,10 +152,13 @@ struct PoolBorrower {
             let (d, reserved) = PoolDescriptor.load(from: descriptors + i * ABI.descriptorSize)
             let b = Int(d.buffer)
             guard reserved == 0, b < count, Int(d.offset) <= bufferSize, Int(d.length) <= bufferSize - Int(d.offset)
-            else { throw .corrupted(.badDescriptor(index: i, buffer: d.buffer, offset: d.offset, length: d.length)) }
+            else {
+                // Undo this message's marks: the channel fails, but the bitmap stays exact.
+                for j in 0..<i { release(segmentBuffers[j]) }
+                throw .corrupted(.badDescriptor(index: i, buffer: d.buffer, offset: d.offset, length: d.length))
+            }
             let bit: UInt64 = 1 << UInt64(b & 63)
             guard held[b >> 6] & bit == 0 else {
-                // Undo this message's marks: the channel fails, but the bitmap stays exact.
                 for j in 0..<i { release(segmentBuffers[j]) }
                 throw .corrupted(.bufferNotOwned(buffer: d.buffer))
             }

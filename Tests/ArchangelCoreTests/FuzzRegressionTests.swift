@@ -211,4 +211,47 @@ import Testing
                                    notifier: NoNotifier(), resume: resume)
         Self.expectWrappedWindow(#expect(throws: ChannelError.self) { try sender.reclaimBuffers() })
     }
+
+    /// FuzzPoolDescriptors: a descriptor list whose later descriptor is bad
+    /// (here: length past its buffer) left the earlier descriptors' buffers
+    /// marked held; only a buffer named twice undid them. Either refusal must
+    /// leave the receiver's held bitmap as it was. The fuzzer's list, inline
+    /// (16 bytes a descriptor: buffer, offset, length, reserved):
+    @Test func refusedDescriptorListLeavesHeldBitmapAsItWas() throws {
+        let list: [UInt8] = [
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ]
+        let layout = try ChannelLayout(configuration: ChannelConfiguration(
+            normalRingBytes: 4096, expressRingBytes: 4096, poolBufferSize: 256, poolBufferCount: 8,
+            poolThreshold: 128, maxSegments: 8), channelID: 2)
+        let base = UnsafeMutableRawPointer.allocate(byteCount: layout.totalSize, alignment: ABI.pageSize)
+        defer { base.deallocate() }
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: layout.totalSize)
+        var borrower = PoolBorrower(base: base, layout: layout.toUser.pool, name: "to_user")
+        defer { borrower.deallocate() }
+        let descriptors = UnsafeMutableRawBufferPointer.allocate(byteCount: list.count, alignment: 8)
+        defer { descriptors.deallocate() }
+        descriptors.copyBytes(from: list)
+        var refusal: ChannelError?
+        do { _ = try borrower.borrow(descriptors: UnsafeRawPointer(descriptors.baseAddress!), length: list.count) } catch {
+            refusal = error
+        }
+        guard case .corrupted(.badDescriptor(index: 5, _, _, _))? = refusal else {
+            Issue.record("expected .corrupted(.badDescriptor) at index 5, got \(String(describing: refusal))")
+            return
+        }
+        #expect(borrower.held[0] == 0)
+        // The buffers of the refused list can be borrowed by the next list.
+        descriptors.copyBytes(from: [UInt8](repeating: 0, count: list.count))
+        descriptors.storeBytes(of: UInt32(256).littleEndian, toByteOffset: 8, as: UInt32.self)
+        let result = try borrower.borrow(descriptors: UnsafeRawPointer(descriptors.baseAddress!), length: 16)
+        #expect(result.count == 1 && result.bytes == 256 && borrower.held[0] == 1)
+    }
 }
