@@ -354,7 +354,9 @@ int archangel_receive_copy(archangel_channel *channel, void *buf, size_t cap, ar
 int archangel_respond(archangel_channel *channel, const archangel_message *request, uint8_t type,
 		      const void *data, size_t size, int64_t timeout_ns);
 /*
- * Sends a request and waits up to timeout_ns for the message that answers
+ * Sends a request (URGENT: the caller waits for the answer, so a wake-up
+ * coalesced to the end of the receiver's window would only add latency) and
+ * waits up to timeout_ns for the message that answers
  * it (correlation == the request's sequence), lent in *reply as by
  * archangel_receive. Messages that arrive first and answer something else
  * are released and skipped; their number is added to *skipped when it is

@@ -103,7 +103,8 @@ case "request":
     do {
         for i in -warmup..<n {
             let t0 = nowNs()
-            try channel.send(.aiRequest, bytes: payload, timeout: .seconds(5))
+            // Urgent, as archangel_request sends: the requester waits for the answer.
+            try channel.send(.aiRequest, bytes: payload, timeout: .seconds(5), options: .urgent)
             let sequence = channel.sender.lastSequence
             while try channel.receive(timeout: .seconds(5), { $0.correlation }) != sequence {}
             if i >= 0 { samples[i] = nowNs() - t0 }

@@ -222,8 +222,10 @@ public func cRequest(_ channel: OpaquePointer?, _ type: UInt8, _ priority: UInt8
     let deadline: ContinuousClock.Instant? = timeout < 0 ? nil : .now + .nanoseconds(timeout)
     return run(timeout: timeout) { () throws(ChannelError) in
         try b.releaseHeld()
+        // Urgent: the caller waits for the answer, so a wake-up coalesced to
+        // the window's trailing edge would only add latency (up to the window).
         try b.channel.send(t, priority: p, bytes: UnsafeRawBufferPointer(start: data, count: size),
-                           timeout: duration(timeout))
+                           timeout: duration(timeout), options: .urgent)
         let sequence = b.channel.sender.lastSequence
         while true {
             let left: Duration? = deadline.map { Swift.max(.zero, $0 - .now) }
