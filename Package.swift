@@ -127,6 +127,7 @@ if Context.environment["ARCHANGEL_FUZZ"] != nil {
         ("Statistics", ["ArchangelCore"]),
         ("ChannelLayout", ["ArchangelCore", "CArchangel"]),
         ("RecordRing", ["ArchangelCore", "CArchangel"]),
+        ("PoolDescriptors", ["ArchangelCore", "CArchangel"]),
     ]
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
     for fuzzer in fuzzers {
