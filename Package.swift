@@ -128,6 +128,7 @@ if Context.environment["ARCHANGEL_FUZZ"] != nil {
         ("ChannelLayout", ["ArchangelCore", "CArchangel"]),
         ("RecordRing", ["ArchangelCore", "CArchangel"]),
         ("PoolDescriptors", ["ArchangelCore", "CArchangel"]),
+        ("HostProtocol", ["Archangel", "ArchangelCore", "ArchangelSystem", "CArchangel"]),
     ]
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
     for fuzzer in fuzzers {
