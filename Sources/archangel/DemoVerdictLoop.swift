@@ -123,10 +123,10 @@ struct DemoVerdictLoop {
             + "module: request to enforcement, mean \(mean) us over \(trips), timeouts \(stats.timeouts - start.timeouts)")
         // The engine's channel: how its wake-ups went (docs/statistics.md).
         if let channelStats = KernelBackend.statistics(of: session.channel) {
-            print("verdict loop: the engine's channel:")
+            print("verdict loop: the engine's channel (docs/statistics.md):")
             for line in StatisticsReport(channels: [channelStats], maxChannels: KernelDevice.maxChannels).text
-                .split(separator: "\n") where line.hasPrefix("channel") || line.contains("to_user") || line.contains("to_kernel") {
-                print("  " + line)
+                .split(separator: "\n") where line.contains("to_user") || line.contains("to_kernel") {
+                print("verdict loop:   " + line)
             }
         }
         // The log's first line of each rule, then how many lines there were.
