@@ -129,6 +129,7 @@ if Context.environment["ARCHANGEL_FUZZ"] != nil {
         ("RecordRing", ["ArchangelCore", "CArchangel"]),
         ("PoolDescriptors", ["ArchangelCore", "CArchangel"]),
         ("HostProtocol", ["Archangel", "ArchangelCore", "ArchangelSystem", "CArchangel"]),
+        ("SensorEvent", ["ArchangelSensors"]),
     ]
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
     for fuzzer in fuzzers {
