@@ -1096,6 +1096,9 @@ static void ai_response(struct ep *e)
 /* ------------------------------------------------------------------------
  * Deterministic probes: one bad thing, the kernel must fail and count it.
  */
+/* Messages the probes' own LOADGEN runs sent: anything more is someone else's. */
+static __u64 probe_sent;
+
 static void loadgen_once(int ctl, __u32 id, __u32 mode, __u32 size, __u64 n)
 {
 	struct archangel_loadgen_req req = {
@@ -1103,6 +1106,8 @@ static void loadgen_once(int ctl, __u32 id, __u32 mode, __u32 size, __u64 n)
 	};
 
 	au_loadgen(ctl, &req);
+	if (mode == ARCHANGEL_LOADGEN_PRODUCE)
+		probe_sent += req.done;
 }
 
 /* One try of a probe: the bad thing, then the kernel made to look at it. */
@@ -1163,18 +1168,28 @@ static void probe(int ctl, enum probe kind)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return;
 	}
+	probe_sent = 0;
 	for (tries = 0; tries < 3; tries++) {
 		probe_once(ctl, &ch, kind, payload);
 		text = au_read_file(AU_PROC_COMM);
 		errors = text ? au_proc_value(text, ch.id, kind <= PR_DESC || kind == PR_PRODUCER ?
 					      "to_kernel" : "to_user", "errors") : -1;
 		active = text ? au_proc_active(text, ch.id) : -1;
+		/*
+		 * Another episode's LOADGEN thread may still aim at this id
+		 * (its own channel, destroyed, had it): its traffic can keep
+		 * the kernel from ever looking (a full ring). Not judged.
+		 */
+		if (text && (au_proc_value(text, ch.id, "to_user", "messages_sent") >
+			     (long long)probe_sent ||
+			     au_proc_value(text, ch.id, "to_kernel", "messages_received") > 0))
+			active = -1;
 		free(text);
 		if (active != 1)
 			break;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (active < 0) {	/* destroyed by another episode (ids are reused) */
+	if (active < 0) {	/* destroyed or used by another episode (ids are reused) */
 		add(&S->probes_lost, 1);
 	} else {
 		add(&S->probes[kind], 1);
@@ -1816,7 +1831,7 @@ int main(int argc, char **argv)
 		if (S->err[k])
 			fprintf(stderr, " %s=%llu", k ? strerrorname_np(k) ?: "?" : "other",
 				(unsigned long long)S->err[k]);
-	fprintf(stderr, "\nhostile_peer: probes (kind ok/run; %llu more lost to a destroy):",
+	fprintf(stderr, "\nhostile_peer: probes (kind ok/run; %llu more not judged: their channel destroyed or used by another episode):",
 		(unsigned long long)S->probes_lost);
 	for (k = 0; k < NPROBES; k++)
 		fprintf(stderr, " %s=%llu/%llu", probe_names[k], (unsigned long long)S->probes_ok[k],
