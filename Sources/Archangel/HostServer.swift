@@ -172,6 +172,7 @@ public final class HostServer: Sendable {
             let now = archangel_monotonic_ns()
             for session in current {
                 if session.channelWasDestroyed() {
+                    session.sayDestroyed()
                     drop(session)
                 } else if session.handshakeExpired(now: now, timeout: handshakeNanoseconds) {
                     session.logger.notice("a client connected and sent no request in time: hung up")

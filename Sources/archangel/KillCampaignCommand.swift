@@ -305,47 +305,52 @@ struct KillCampaign {
 
     mutating func recordCounts(newHost: Bool) {
         guard let host, let sender, let receiver else { return }
-        // A count that differs from the host's first is read again until it
-        // holds for 50 ms: a new host still starting (its signal handling
-        // opens descriptors after it answers), or a hang-up being handled, are
-        // moments, not leaks.
         var fds = ProcFS.descriptorCount(host.pid)
         if newHost || hostFDs.isEmpty {
-            usleep(300_000)
-            fds = ProcFS.descriptorCount(host.pid)
-            for _ in 0..<20 {
+            // A new host opens descriptors for its signal handling after it
+            // already answers: its baseline is the count once it held for 0.5 s.
+            var stableSince = archangel_monotonic_ns()
+            for _ in 0..<100 where archangel_monotonic_ns() - stableSince < 500_000_000 {
                 usleep(50_000)
                 let again = ProcFS.descriptorCount(host.pid)
-                if again == fds { break }
-                fds = again
+                if again != fds { fds = again; stableSince = archangel_monotonic_ns() }
             }
+            hostFDs.append((fds, fds, fds, fds))
         } else {
-            for _ in 0..<20 where fds != hostFDs.last!.first {
+            // A count other than the baseline is read again for up to 2 s (a hang-up being handled is a moment).
+            let first = hostFDs.last!.first
+            for _ in 0..<40 where fds != first {
                 usleep(50_000)
                 fds = ProcFS.descriptorCount(host.pid)
             }
-        }
-        if newHost || hostFDs.isEmpty { hostFDs.append((fds, fds, fds, fds)) } else {
+            if fds != first { say("host \(host.pid): \(fds) descriptors, first \(first): " + Self.listing(host.pid)) }
             let last = hostFDs.removeLast()
             hostFDs.append((last.first, fds, min(last.min, fds), max(last.max, fds)))
-            if fds != last.first, getenv("KC_DEBUG") != nil {
-                var names: [String] = []
-                for entry in ProcFS.entries("/proc/\(host.pid)/fd").sorted(by: { Int($0)! < Int($1)! }) {
-                    var buffer = [CChar](repeating: 0, count: 256)
-                    let n = readlink("/proc/\(host.pid)/fd/\(entry)", &buffer, 255)
-                    names.append("\(entry)=" + String(decoding: buffer[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self))
-                }
-                say("host fds \(fds) (first \(last.first)): " + names.joined(separator: " "))
-            }
         }
         hostRSS.append(ProcFS.residentKiB(host.pid))
         for (name, child) in [("sender", sender), ("receiver", receiver)] {
-            let count = ProcFS.descriptorCount(child.pid)
+            var count = ProcFS.descriptorCount(child.pid)
             // Per process; a restarted peer starts a new record under the same name with its pid.
             let key = "\(name) \(child.pid)"
+            if let first = peerFDs[key]?.first {
+                for _ in 0..<40 where count != first {
+                    usleep(50_000)
+                    count = ProcFS.descriptorCount(child.pid)
+                }
+                if count != first { say("\(key): \(count) descriptors, first \(first): " + Self.listing(child.pid)) }
+            }
             let old = peerFDs[key] ?? (count, count, count)
             peerFDs[key] = (old.first, min(old.min, count), max(old.max, count))
         }
+    }
+
+    /// What each descriptor of `pid` is, for a count that moved.
+    static func listing(_ pid: Int32) -> String {
+        ProcFS.entries("/proc/\(pid)/fd").sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }.map { entry in
+            var buffer = [CChar](repeating: 0, count: 256)
+            let n = readlink("/proc/\(pid)/fd/\(entry)", &buffer, 255)
+            return "\(entry)=" + String(decoding: buffer[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }.joined(separator: " ")
     }
 
     mutating func run() -> Bool {

@@ -85,39 +85,26 @@ struct HostEdgeTests {
         Self.report("channel limit", host, fds: (fdsBefore, fdsAfter), rss: (rssWarm, rssAfter))
     }
 
-    @Test("clients that connect and never speak are hung up after the handshake timeout and block nobody; past the connection limit they are refused")
+    @Test("clients that connect and never speak are hung up after the handshake timeout, and block nobody meanwhile")
     func silentClients() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let host = try ServeProcess(socket: directory.path + "/host.sock",
-                                    arguments: ["--handshake-timeout", "3", "--max-connections", "100"])
+        let host = try ServeProcess(socket: directory.path + "/host.sock", arguments: ["--handshake-timeout", "1"])
         defer { host.stop() }
         let kernel = try UserspaceBackend(socketPath: host.socket).openKernelSide(0)
         let user = try UserspaceBackend(socketPath: host.socket).openUserSide(0)
         try Self.exchange(kernel, user, 0)
         let fdsBefore = Self.settledDescriptors(host), rssBefore = host.residentKiB
-        // 97 silent connections and the 2 attached sides leave one place.
         var silent: [UnixSocket] = []
-        for _ in 0..<97 { silent.append(try UnixSocket.connect(to: host.socket)) }
+        for _ in 0..<200 { silent.append(try UnixSocket.connect(to: host.socket)) }
         // While they sit there, the attached clients are served, and statistics answered.
         for n in 1...20 { try Self.exchange(kernel, user, n) }
         #expect(try UserspaceBackend.statisticsText(socket: host.socket).hasPrefix("archangel-comm"))
-        // The last place taken (once the statistics connection is gone), one more is refused at once, with a reason.
-        for _ in 0..<200 where Self.settledDescriptors(host) > fdsBefore + 97 { usleep(5_000) }
-        silent.append(try UnixSocket.connect(to: host.socket))
-        usleep(50_000)
-        let extra = try UnixSocket.connect(to: host.socket)
-        #expect(try extra.waitReadable(timeout: .seconds(5)))
+        // After the timeout every silent connection is hung up.
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
         defer { buffer.deallocate() }
-        let (count, _) = try extra.receive(into: buffer)
-        #expect(count >= MemoryLayout<archangel_host_reply>.size)
-        if count >= MemoryLayout<archangel_host_reply>.size {
-            #expect(UnsafeRawBufferPointer(buffer).loadUnaligned(as: archangel_host_reply.self).status == -EMFILE)
-        }
-        // After the timeout every silent connection is hung up.
         var hungUp = 0
-        for connection in silent where try connection.waitReadable(timeout: .seconds(5)) {
+        for connection in silent where try connection.waitReadable(timeout: .seconds(30)) {
             if try connection.receive(into: buffer).0 == 0 { hungUp += 1 }
         }
         #expect(hungUp == silent.count)
@@ -127,6 +114,41 @@ struct HostEdgeTests {
         #expect(fdsAfter == fdsBefore)
         #expect(abs(rssAfter - rssBefore) <= Self.rssTolerance, "VmRSS \(rssBefore) -> \(rssAfter) KiB")
         Self.report("silent clients", host, fds: (fdsBefore, fdsAfter), rss: (rssBefore, rssAfter))
+    }
+
+    @Test("past the connection limit a client is refused at once with EMFILE and a reason; the attached ones are served")
+    func connectionLimit() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let host = try ServeProcess(socket: directory.path + "/host.sock",
+                                    arguments: ["--handshake-timeout", "120", "--max-connections", "20"])
+        defer { host.stop() }
+        let kernel = try UserspaceBackend(socketPath: host.socket).openKernelSide(0)
+        let user = try UserspaceBackend(socketPath: host.socket).openUserSide(0)
+        let fdsBefore = Self.settledDescriptors(host)
+        // 18 silent connections and the 2 attached sides fill the 20 places.
+        var silent: [UnixSocket] = []
+        for _ in 0..<18 { silent.append(try UnixSocket.connect(to: host.socket)) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
+        defer { buffer.deallocate() }
+        for _ in 0..<5 {
+            let extra = try UnixSocket.connect(to: host.socket)
+            #expect(try extra.waitReadable(timeout: .seconds(30)))
+            let (count, _) = try extra.receive(into: buffer)
+            #expect(count >= MemoryLayout<archangel_host_reply>.size)
+            if count >= MemoryLayout<archangel_host_reply>.size {
+                let reply = UnsafeRawBufferPointer(buffer).loadUnaligned(as: archangel_host_reply.self)
+                #expect(reply.status == -EMFILE)
+                #expect(HostProtocol.message(of: reply).contains("at most 20 connections"))
+            }
+        }
+        try Self.exchange(kernel, user, 1)
+        silent.removeAll()
+        let fdsAfter = Self.settledDescriptors(host, expecting: fdsBefore)
+        #expect(fdsAfter == fdsBefore)
+        // With places free again, a request is answered.
+        #expect(try UserspaceBackend.statisticsText(socket: host.socket).hasPrefix("archangel-comm"))
+        Self.report("connection limit", host, fds: (fdsBefore, fdsAfter), rss: (host.residentKiB, host.residentKiB))
     }
 
     @Test("garbage on the host socket, with and without descriptors, gets refusals; nothing accumulates in the host")
