@@ -130,6 +130,7 @@ if Context.environment["ARCHANGEL_FUZZ"] != nil {
         ("PoolDescriptors", ["ArchangelCore", "CArchangel"]),
         ("HostProtocol", ["Archangel", "ArchangelCore", "ArchangelSystem", "CArchangel"]),
         ("SensorEvent", ["ArchangelSensors"]),
+        ("Rules", ["ArchangelRules", "ArchangelSensors"]),
     ]
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
     for fuzzer in fuzzers {
