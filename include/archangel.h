@@ -290,7 +290,8 @@ typedef struct archangel_message {
 	uint8_t priority;		/* ARCHANGEL_PRIORITY_* */
 	uint16_t flags;			/* ARCHANGEL_MSG_F_DMA (pool), _CORRELATED, _COPIED */
 	uint32_t segment_count;		/* pieces of the payload; > 1 only for large pool messages */
-	const struct archangel_segment *segments;	/* segment_count pieces; data/size of segment 0 == data */
+	const struct archangel_segment *segments;	/* pool messages (F_DMA): the segment_count pieces,
+							   segments[0].data == data; NULL for inline ones */
 } archangel_message;
 
 /*

@@ -14,6 +14,13 @@ func nowNs() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// CPU time of this process: throughput per CPU-second does not depend on how much of a core we got.
+func cpuNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
 func fail(_ what: String, _ error: any Error) -> Never {
     FileHandleStderr.write("archangel-bindings-bench: \(what): \(error)\n")
     exit(1)
@@ -41,15 +48,15 @@ if args.count >= 2 && args[1] == "micro" {
         var tSend: UInt64 = 0, tRecv: UInt64 = 0, tBatch: UInt64 = 0, n = 0, nb = 0
         try payload.withUnsafeBytes { raw in
             for _ in 0..<2000 {
-                let t0 = nowNs()
+                let t0 = cpuNs()
                 var c = 0
                 while c < 600, try k.trySend(.syscallEvent, bytes: raw) { c += 1 }
-                let t1 = nowNs()
+                let t1 = cpuNs()
                 for _ in 0..<(c / 2) { _ = try u.receive(timeout: .zero) { $0.count } }
-                let t2 = nowNs()
+                let t2 = cpuNs()
                 var left = c - c / 2
                 while left > 0 { left -= try u.receiveBatch(limit: 256, timeout: .zero) { _ in } }
-                let t3 = nowNs()
+                let t3 = cpuNs()
                 tSend += t1 - t0; tRecv += t2 - t1; tBatch += t3 - t2; n += c / 2; nb += c - c / 2
             }
         }
@@ -78,7 +85,7 @@ case "recv":
     writeLine("{\"attached\":true}")
     let batch = extra > 0 ? extra : 256
     var got = 0, bytes = 0
-    var start: UInt64 = 0
+    var start: UInt64 = 0, cpuStart: UInt64 = 0
     do {
         while got < n {
             if batch == 1 {
@@ -87,12 +94,15 @@ case "recv":
             } else {
                 got += try channel.receiveBatch(limit: batch, timeout: nil) { bytes += $0.count }
             }
-            if start == 0 { start = nowNs() }
+            if start == 0 {
+                start = nowNs()
+                cpuStart = cpuNs()
+            }
         }
     } catch { fail("receive", error) }
-    let elapsed = Double(nowNs() - start) / 1e9
+    let elapsed = Double(nowNs() - start) / 1e9, cpu = Double(cpuNs() - cpuStart) / 1e9
     writeLine("{\"role\":\"recv\",\"lang\":\"swift\",\"batch\":\(batch),\"messages\":\(got),\"bytes\":\(bytes),"
-        + "\"msgs_per_s\":\(Int(Double(got) / elapsed))}")
+        + "\"msgs_per_s\":\(Int(Double(got) / elapsed)),\"msgs_per_cpu_s\":\(Int(Double(got) / cpu))}")
     channel.close()
 case "request":
     let channel: Channel

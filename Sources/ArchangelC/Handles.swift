@@ -23,18 +23,27 @@ final class HostBox {
 final class ChannelBox {
     let channel: Channel
     let base: UnsafeRawPointer
-    /// What the last receive holds (released by the next one or `archangel_release`).
-    var held = HeldMessages()
+    /// What the receiving thread lends out. Behind a pointer, not in `var`
+    /// properties: a class's stored properties cost a dynamic exclusivity
+    /// check per access, several per receive.
+    struct ReceiveState {
+        /// What the last receive holds (released by the next one or `archangel_release`).
+        var held = HeldMessages()
+        /// Segments of the last pool message held, described in `segments`.
+        var poolSegmentCount = 0
+    }
+    let rx: UnsafeMutablePointer<ReceiveState>
     /// The segments of the last pool message held, described to C.
     let segments: UnsafeMutablePointer<archangel_segment>
     static let segmentCapacity = 256
-    var poolSegmentCount = 0
     /// The open loan, if any (sending thread).
     var loan: Loan?
 
     init(_ channel: Channel) {
         self.channel = channel
         base = channel.memoryBase
+        rx = .allocate(capacity: 1)
+        rx.initialize(to: ReceiveState())
         segments = .allocate(capacity: Self.segmentCapacity)
         segments.initialize(repeating: archangel_segment(data: nil, size: 0), count: Self.segmentCapacity)
     }
@@ -43,15 +52,24 @@ final class ChannelBox {
         try? releaseHeld()
         loan = nil
         segments.deallocate()
+        rx.deallocate()
     }
+
+    /// What the last receive holds (a computed property: no exclusivity check).
+    var held: HeldMessages {
+        @inline(__always) get { rx.pointee.held }
+        @inline(__always) set { rx.pointee.held = newValue }
+    }
+
+    /// Segments of the last pool message held.
+    var poolSegmentCount: Int { rx.pointee.poolSegmentCount }
 
     /// Gives back what the last receive lent.
     @inline(__always)
     func releaseHeld() throws(ChannelError) {
-        guard held.count > 0 else { return }
-        let h = held
-        held = HeldMessages()
-        poolSegmentCount = 0
+        guard rx.pointee.held.count > 0 else { return }
+        let h = rx.pointee.held
+        rx.pointee = ReceiveState()
         try channel.release(h)
     }
 
@@ -83,7 +101,7 @@ final class ChannelBox {
             let piece = view.segment(i)
             segments[i] = archangel_segment(data: piece.baseAddress, size: piece.count)
         }
-        poolSegmentCount = n
+        rx.pointee.poolSegmentCount = n
     }
 }
 
@@ -104,3 +122,10 @@ func free<T: AnyObject>(_ pointer: OpaquePointer, as: T.Type) {
 
 @inline(__always)
 func channelBox(_ pointer: OpaquePointer) -> ChannelBox { box(pointer, as: ChannelBox.self) }
+
+/// Runs `body` with the handle's box, without retaining it: the caller's
+/// handle keeps it alive for the call (the hot paths: receive, send).
+@inline(__always)
+func withChannelBox<R>(_ pointer: OpaquePointer, _ body: (ChannelBox) -> R) -> R {
+    Unmanaged<ChannelBox>.fromOpaque(UnsafeRawPointer(pointer))._withUnsafeGuaranteedRef(body)
+}

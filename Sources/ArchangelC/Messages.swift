@@ -59,10 +59,11 @@ public func cTrySend(_ channel: OpaquePointer?, _ type: UInt8, _ priority: UInt8
                      _ size: Int, _ options: UInt32) -> Int32 {
     guard let channel, data != nil || size == 0, size >= 0 else { return invalid("channel or data is NULL") }
     guard let (t, p) = checked(type, priority) else { return invalid("type \(type) or priority \(priority)") }
-    let c = channelBox(channel).channel
-    return run { () throws(ChannelError) in
-        try c.trySend(t, priority: p, bytes: UnsafeRawBufferPointer(start: data, count: size),
-                      options: SendOptions(rawValue: options)) ? 0 : ARCHANGEL_E_AGAIN.rawValue
+    return withChannelBox(channel) { b in
+        run { () throws(ChannelError) in
+            try b.channel.trySend(t, priority: p, bytes: UnsafeRawBufferPointer(start: data, count: size),
+                                  options: SendOptions(rawValue: options)) ? 0 : ARCHANGEL_E_AGAIN.rawValue
+        }
     }
 }
 
@@ -98,13 +99,14 @@ public func cRelease(_ channel: OpaquePointer?) -> Int32 {
 public func cReceive(_ channel: OpaquePointer?, _ message: UnsafeMutablePointer<archangel_message>?,
                      _ timeout: Int64) -> Int32 {
     guard let channel, let message else { return invalid("channel or msg is NULL") }
-    let b = channelBox(channel)
-    return run(timeout: timeout) { () throws(ChannelError) in
-        try b.releaseHeld()
-        b.held = try b.channel.receiveHeld(limit: 1, timeout: duration(timeout)) { view in
-            b.describe(view, in: message)
+    return withChannelBox(channel) { b in
+        run(timeout: timeout) { () throws(ChannelError) in
+            try b.releaseHeld()
+            b.held = try b.channel.receiveHeld(limit: 1, timeout: duration(timeout)) { view in
+                b.describe(view, in: message)
+            }
+            return 0
         }
-        return 0
     }
 }
 
