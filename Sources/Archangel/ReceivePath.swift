@@ -74,7 +74,7 @@ final class ReceivePath: @unchecked Sendable {
             // The sender's counter, not its sequence: another thread may be
             // sending on this endpoint, and the counter is the atomic one.
             var action = adaptive.onEmpty(now: now, received: receiver.counters.load(.messagesReceived),
-                                          sent: sender.questionsSent.load(ordering: .relaxed))
+                                          sent: sender.counters.load(.messagesSent))
             if case .spin(let until) = action {
                 if let result = try spin(until: min(until, deadline ?? .max), attempt) { return result }
                 action = adaptive.afterSpin()

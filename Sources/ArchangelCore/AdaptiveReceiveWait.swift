@@ -51,9 +51,9 @@ public struct AdaptiveReceiveWait: Sendable {
     ///
     /// - Parameters:
     ///   - received: messages this receiver has delivered so far (its counter).
-    ///   - sent: questions this endpoint has sent so far (`MessageSender.questionsSent`:
-    ///     every message but answers): a change since the last empty ring
-    ///     means a request is out and a reply may come soon.
+    ///   - sent: messages this endpoint has sent so far (its sender's counter):
+    ///     a change since the last empty ring means a request is out and a
+    ///     reply may come soon.
     public mutating func onEmpty(now: UInt64, received: UInt64, sent: UInt64) -> Action {
         let count = received &- markReceived
         let elapsed = markTime == 0 ? UInt64.max : now &- markTime

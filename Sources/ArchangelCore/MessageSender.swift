@@ -56,13 +56,6 @@ public final class MessageSender: @unchecked Sendable {
     @usableFromInline let state: UnsafeMutablePointer<State>
     /// This side's counters (the receiver of the same direction keeps its own).
     public let counters: CounterBlock
-    /// Messages sent that may be answered: every message but answers
-    /// (AI_RESPONSE, or correlated to a request). The adaptive receive wait
-    /// spins only while one is out (`AdaptiveReceiveWait`): a responder that
-    /// just answered expects nothing, and spinning then only takes the CPU
-    /// from the peer that acts on the answer. Written by the sender thread
-    /// (relaxed load and store), read by the receiving one.
-    public let questionsSent = Atomic<UInt64>(0)
     @usableFromInline let notifier: any PeerNotifier
     private let failure = FailureLatch()
     private let ownsCounters: Bool
@@ -268,9 +261,6 @@ public final class MessageSender: @unchecked Sendable {
         if priority == .critical || options.contains(.urgent) { s.pointee.pendingUrgent = true }
         counters.add(.messagesSent)
         counters.add(.bytesSent, UInt64(payloadBytes))
-        if type != .aiResponse && flags & MessageFlags.correlated.rawValue == 0 {
-            questionsSent.store(questionsSent.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-        }
         if publish { self.publish(options) }
     }
 
