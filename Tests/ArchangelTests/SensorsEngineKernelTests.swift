@@ -26,6 +26,15 @@ func sensorsCounters() -> [String: UInt64] {
     return out
 }
 
+/// The sensors switched on, from /proc/archangel/sensors' `sensor NAME state=on ...` lines.
+func sensorsOn() -> Set<String> {
+    guard let text = try? String(contentsOfFile: "/proc/archangel/sensors", encoding: .utf8) else { return [] }
+    return Set(text.split(separator: "\n").compactMap { line -> String? in
+        let words = line.split(separator: " ")
+        return words.count > 2 && words[0] == "sensor" && words[2] == "state=on" ? String(words[1]) : nil
+    })
+}
+
 /// Runs `path` (no arguments) and returns its status (128 + signal when killed) and how long it took, ns.
 func timedRun(_ path: String) throws -> (status: Int32, nanoseconds: UInt64) {
     let start = archangel_monotonic_ns()
@@ -80,15 +89,16 @@ extension OperatorCLIKernelTests {
     struct SensorsEngineKernelTests {
         static var available: Bool { access(SensorsDevice.defaultPath, R_OK | W_OK) == 0 }
 
-        /// Starts `archangel engine` on `rules` (YAML), logging JSON to `log`, and waits until it is attached.
-        func startEngine(rules: String, log: String) throws -> ChildProcess {
+        /// Starts `archangel engine` on `rules` (YAML), logging JSON to `log`, and waits until it
+        /// is attached and has switched on `sensors`.
+        func startEngine(rules: String, log: String, sensors: Set<String>) throws -> ChildProcess {
             let file = "/tmp/archangel-test-rules-\(getpid()).yaml"
             try rules.write(toFile: file, atomically: true, encoding: .utf8)
             unlink(log)
             let engine = try ChildProcess(executable: archangelExecutable, arguments: [
                 "engine", "--rules", file, "--json", "--log", log])
             let start = archangel_monotonic_ns()
-            while sensorsCounters()["channel.engine"] != UInt64(engine.pid) {
+            while sensorsCounters()["channel.engine"] != UInt64(engine.pid) || !sensors.isSubset(of: sensorsOn()) {
                 if engine.wait(timeout: .milliseconds(50)) != nil || archangel_monotonic_ns() - start > 60_000_000_000 {
                     Issue.record("the engine did not attach (status \(String(describing: engine.wait(timeout: .zero))))")
                     break
@@ -117,7 +127,7 @@ extension OperatorCLIKernelTests {
                   - {name: no-tmp-deny, path: /tmp/archangel-deny/**, verdict: deny}
                 network:
                   - {name: no-udp-40999, protocol: udp, ports: [40999], verdict: deny}
-                """, log: log)
+                """, log: log, sensors: ["exec", "net"])
             defer {
                 engine.signal(SIGKILL)
                 _ = engine.wait()
@@ -205,7 +215,7 @@ extension OperatorCLIKernelTests {
                   exec: {policy: hold, default: allow, deadline_ms: 30000}
                 exec:
                   - {name: all-allowed, path: "**", verdict: allow, ttl_ms: 0}
-                """, log: log)
+                """, log: log, sensors: ["exec"])
             // Stopped, the engine answers nothing: the execs stay held.
             engine.signal(SIGSTOP)
             let before = sensorsCounters()
