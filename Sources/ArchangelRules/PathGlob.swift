@@ -19,6 +19,8 @@ public struct PathGlob: Sendable, Equatable, CustomStringConvertible {
     public let description: String
     let tokens: [Token]
     let basenameOnly: Bool
+    /// How many leading tokens are literal bytes.
+    let literalPrefix: Int
 
     /// Compiles `pattern`.
     /// - Throws: `PathGlob.Invalid` for an empty pattern, an unclosed `[`, or a trailing `\`.
@@ -78,6 +80,7 @@ public struct PathGlob: Sendable, Equatable, CustomStringConvertible {
         }
         self.description = pattern
         self.tokens = tokens
+        self.literalPrefix = tokens.firstIndex { if case .byte = $0 { false } else { true } } ?? tokens.count
         self.basenameOnly = !bytes.contains(UInt8(ascii: "/"))
     }
 
@@ -90,35 +93,53 @@ public struct PathGlob: Sendable, Equatable, CustomStringConvertible {
 
     /// True when `path` matches (its last component only, for a pattern without `/`).
     public func matches(_ path: String) -> Bool {
-        var bytes = Array(path.utf8)
-        if basenameOnly, let slash = bytes.lastIndex(of: UInt8(ascii: "/")) {
-            bytes = Array(bytes[(slash + 1)...])
+        var path = path
+        return path.withUTF8 { all -> Bool in
+            var text = all
+            if basenameOnly, let slash = all.lastIndex(of: UInt8(ascii: "/")) {
+                text = UnsafeBufferPointer(rebasing: all[(slash + 1)...])
+            }
+            return Self.match(tokens, prefix: literalPrefix, text)
         }
-        return Self.match(tokens, bytes)
     }
 
-    /// Dynamic programming over (token, byte): O(tokens x bytes), no backtracking blow-up.
-    static func match(_ tokens: [Token], _ text: [UInt8]) -> Bool {
+    /// Dynamic programming over (token, byte): O(tokens x bytes), no
+    /// backtracking blow-up; two rows, allocated once per call. The
+    /// pattern's literal prefix is compared first, which decides most
+    /// non-matching paths of a rules file without the table.
+    static func match(_ tokens: [Token], prefix: Int, _ text: UnsafeBufferPointer<UInt8>) -> Bool {
         let n = text.count
-        // reach[j]: the tokens so far can consume exactly text[0..<j].
+        guard prefix <= n else { return false }
+        for i in 0..<prefix {
+            guard case let .byte(b) = tokens[i], b == text[i] else { return false }
+        }
+        if prefix == tokens.count { return prefix == n }
         var reach = [Bool](repeating: false, count: n + 1)
-        reach[0] = true
-        for token in tokens {
-            var next = [Bool](repeating: false, count: n + 1)
+        var next = [Bool](repeating: false, count: n + 1)
+        // reach[j]: the tokens so far can consume exactly text[0..<j].
+        reach[prefix] = true
+        for token in tokens[prefix...] {
+            var any = false
             switch token {
             case .star, .globstar:
                 var open = false
                 for j in 0...n {
                     if reach[j] { open = true }
-                    if open { next[j] = true }
+                    next[j] = open
+                    any = any || open
                     // `*` cannot cross a `/`: text[j] == '/' closes the run after j.
                     if open && token == .star && j < n && text[j] == UInt8(ascii: "/") { open = false }
                 }
             default:
-                for j in 0..<n where reach[j] && Self.accepts(token, text[j]) { next[j + 1] = true }
+                next[0] = false
+                for j in 0..<n {
+                    let hit = reach[j] && Self.accepts(token, text[j])
+                    next[j + 1] = hit
+                    any = any || hit
+                }
             }
-            reach = next
-            if !reach.contains(true) { return false }
+            swap(&reach, &next)
+            if !any { return false }
         }
         return reach[n]
     }
