@@ -306,6 +306,7 @@ reserve:    /* RecordRingProducer.reserve */
         };
         atomic {
             LD(TX, NW(NORMAL), nword);
+            printf("producer reads need_wakeup normal %d (last signalled %d)\n", nword, lw[NORMAL]);
             blocking = ((nword & 1) && nword != lw[NORMAL]);
             ewread = false; fl = false; lf = false; sig = false;
             if
@@ -315,6 +316,7 @@ reserve:    /* RecordRingProducer.reserve */
         };
         atomic {
             LD(TX, NW(EXPRESS), eword);
+            printf("producer reads need_wakeup express %d\n", eword);
             ewread = true;
             if :: (eword & 1) -> goto notpaced :: else fi
         };
@@ -336,7 +338,11 @@ notpaced:
         if :: !blocking && !urgent && ADAPTIVE -> lanes_past(fl) :: else fi;
         if :: !blocking && !urgent && !fl && ADAPTIVE -> goto done :: else fi;
         atomic {
-            if :: !ewread -> LD(TX, NW(EXPRESS), eword) :: else fi;
+            if
+            :: !ewread -> LD(TX, NW(EXPRESS), eword);
+                printf("producer reads need_wakeup express %d (last signalled %d)\n", eword, lw[EXPRESS])
+            :: else
+            fi;
             polling = ((eword & 1) && eword != lw[EXPRESS]);
             if
             :: !blocking && !polling ->
@@ -404,6 +410,7 @@ waitspace:  /* MessageSender.prepareToWait(.ringFull), RecordRingProducer.prepar
             cc[l] = c; c = 0;
             if
             :: pP[l] + st - cc[l] > S ->
+                printf("producer sleeps on room (consumer index %d)\n", cc[l]);
                 swait = 1;
                 sfd;                        /* ppoll(space eventfd), no timeout */
                 sfd = 0; swait = 0          /* the read */
@@ -588,6 +595,7 @@ next:   /* MessageReceiver.next: express first; on empty, releaseConsumed */
     :: else
     fi;
     /* EventFD.wait: ppoll, then a read that clears the count */
+    printf("receiver sleeps, mode %d (producer index seen %d %d)\n", mode, cp[0], cp[1]);
     if
     :: mode == BLOCK ->
 end_block:
