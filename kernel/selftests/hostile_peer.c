@@ -189,6 +189,14 @@ static void guarded(void (*fn)(void *, size_t), void *p, size_t n)
 }
 
 static void scribble(void *p, size_t n) { guarded(rnd_bytes, p, n); }
+
+/* 1-64 random bytes somewhere in [p, p + len), never past its end. */
+static void scribble_in(void *p, size_t len)
+{
+	size_t at = rnd_below(len), n = 1 + rnd_below(64);
+
+	scribble((unsigned char *)p + at, n < len - at ? n : len - at);
+}
 static void touch(void *p, size_t n) { guarded(read_pages, p, n); }
 
 static void store64(__u64 *p, __u64 v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
@@ -771,7 +779,7 @@ static void random_mmap(struct ep *e)
 		return;
 	touch(p, len);
 	if (rnd() & 1)
-		scribble((unsigned char *)p + rnd_below(len), 1 + rnd_below(64));
+		scribble_in(p, len);
 	if (rnd_below(4) == 0)
 		madvise(p, len, MADV_DONTNEED);
 	e->extra[slot].p = p;
@@ -1018,7 +1026,7 @@ static void shared_region(struct ep *e)
 		}
 	}
 	if (e->shm)
-		scribble(e->shm + rnd_below(e->shm_len), 1 + rnd_below(64));
+		scribble_in(e->shm, e->shm_len);
 }
 
 static void wait_config(struct ep *e)
@@ -1276,8 +1284,8 @@ static void episode(__u64 seed, __u64 dur_ns)
 			else if (k == 2 && e.ch.rx.count)
 				scribble((void *)e.ch.rx.buffers, e.ch.rx.buffer_size);
 			else
-				scribble(e.ch.base + e.ch.off.to_user.normal.data +
-					 rnd_below(e.ch.off.to_user.normal.size), 1 + rnd_below(64));
+				scribble_in(e.ch.base + e.ch.off.to_user.normal.data,
+					    e.ch.off.to_user.normal.size);
 			au_notify(e.ch.fd, ARCHANGEL_NOTIFY_ALL);
 			break;
 		case OP_INTENT:	/* garbage progress line, then close: recovery reads it */
