@@ -286,7 +286,9 @@ public struct ChannelLayout: Equatable, Sendable {
             try line("\(name).need_wakeup", r.needWakeup, 4)
             try line("\(name).need_space", r.needSpace, 4)
             guard r.entrySize == entrySize else { throw bad("\(name) entry size \(r.entrySize), expected \(entrySize)") }
-            let minimum = entrySize == 0 ? 4 * ABI.minimumRecord : 8 * entrySize
+            // A record ring takes records of up to a quarter of it, and must take at
+            // least a correlated empty message (header and correlation word): 256 bytes.
+            let minimum = entrySize == 0 ? (4 * (ABI.headerSize + ABI.correlationSize)).nextPowerOfTwo : 8 * entrySize
             guard r.size >= minimum, r.size.nonzeroBitCount == 1, r.size <= 1 << 30 else {
                 throw bad("\(name) size \(r.size) is not a power of two from \(minimum) to 1 GiB")
             }

@@ -254,4 +254,41 @@ import Testing
         let result = try borrower.borrow(descriptors: UnsafeRawPointer(descriptors.baseAddress!), length: 16)
         #expect(result.count == 1 && result.bytes == 256 && borrower.held[0] == 1)
     }
+
+    /// FuzzChannelLayout: a layout whose four lanes are 128 bytes (the least
+    /// `load` took, 4 minimum records) loaded, but a record is at most a
+    /// quarter of its ring, 32 bytes, too small for a header and a correlation
+    /// word: the sender's limit was -4 bytes and it refused every message, even
+    /// an empty one. `load` must refuse lanes below 256 bytes.
+    @Test func layoutWithLanesTooSmallForAnyMessageIsRefused() throws {
+        var layout = try ChannelLayout(configuration: ChannelConfiguration(poolBufferCount: 0, poolThreshold: 512),
+                                       channelID: 2)
+        func setLanes(_ bytes: Int) {
+            layout.toUser.normal.size = bytes; layout.toUser.express.size = bytes
+            layout.toKernel.normal.size = bytes; layout.toKernel.express.size = bytes
+        }
+        setLanes(128)
+        let error = #expect(throws: ChannelError.self) { try layout.validate(mappedSize: layout.totalSize) }
+        guard case .corrupted(.badLayout(let text))? = error else {
+            Issue.record("expected .corrupted(.badLayout), got \(String(describing: error))")
+            return
+        }
+        #expect(text.contains("size 128"))
+        setLanes(256)
+        try layout.validate(mappedSize: layout.totalSize)
+        let base = UnsafeMutableRawPointer.allocate(byteCount: layout.totalSize, alignment: ABI.pageSize)
+        defer { base.deallocate() }
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: layout.totalSize)
+        layout.writeHeader(to: base)
+        let loaded = try ChannelLayout.load(from: base, size: layout.totalSize)
+        let sender = MessageSender(base: base, layout: loaded, direction: .toUser, notifier: NoNotifier())
+        let receiver = MessageReceiver(base: base, layout: loaded, direction: .toUser, notifier: NoNotifier())
+        #expect(sender.maxPayload == 64 - ABI.headerSize - ABI.correlationSize)
+        let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: sender.maxPayload, alignment: 8)
+        defer { payload.deallocate() }
+        payload.initializeMemory(as: UInt8.self, repeating: 7)
+        #expect(try sender.trySend(type: .control, priority: .normal, payload: UnsafeRawBufferPointer(payload),
+                                   correlation: 1) == .sent)
+        #expect(try receiver.tryReceive { $0.bytes } == [UInt8](repeating: 7, count: sender.maxPayload))
+    }
 }
