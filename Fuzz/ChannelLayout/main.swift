@@ -12,15 +12,22 @@
 //  - it works: in memory of exactly total_size bytes (when that is at most
 //    2 MiB), with everything outside the mapping poisoned, a sender and a
 //    receiver of each direction bound to it carry an inline message on each
-//    lane, and a pool message when there is a pool, intact.
+//    lane, and a pool message when there is a pool, intact (of sizes within
+//    the sender's `maxPayload`).
 @testable import ArchangelCore
 import CArchangel
 import FuzzSupport
 
 let headerSize = MemoryLayout<archangel_channel_header>.size
 
-func seed(_ configuration: ChannelConfiguration, id: UInt32) -> [UInt8] {
-    let layout = try! ChannelLayout(configuration: configuration, channelID: id)
+func seed(_ configuration: ChannelConfiguration, id: UInt32, ringBytes: Int? = nil) -> [UInt8] {
+    var layout = try! ChannelLayout(configuration: configuration, channelID: id)
+    if let ringBytes {
+        // Lanes smaller than a creator makes, as small as load allows.
+        layout.toUser.normal.size = ringBytes; layout.toUser.express.size = ringBytes
+        layout.toKernel.normal.size = ringBytes; layout.toKernel.express.size = ringBytes
+        try! layout.validate(mappedSize: layout.totalSize)
+    }
     var bytes = [UInt8](repeating: 0, count: 4 + headerSize + 1)
     bytes.withUnsafeMutableBytes { raw in
         raw.storeBytes(of: UInt32(layout.totalSize).littleEndian, as: UInt32.self)
@@ -115,21 +122,26 @@ func carryMessages(_ layout: ChannelLayout, options: UInt8) {
         let sender = MessageSender(base: memory.base, layout: layout, direction: direction, notifier: NoNotifier())
         let receiver = MessageReceiver(base: memory.base, layout: layout, direction: direction, notifier: NoNotifier())
         let pool = layout.direction(direction).pool
-        var lengths = [Int(options) % 64, Int(options)]
+        // Within the sender's limit: every loaded layout takes some correlated message
+        // (lanes as small as load allows, 256 bytes, take 28-byte payloads).
+        let limit = sender.maxPayload
+        require(limit >= 0, "\(direction): a loaded layout whose sender takes no message (limit \(limit))")
+        var lengths = [min(Int(options) % 64, max(limit, 0)), min(Int(options), max(limit, 0))]
         if pool.bufferCount > 0 {
-            lengths.append(min(sender.maxPayload, pool.threshold + 1 + Int(options) * 37))
+            lengths.append(min(limit, pool.threshold + 1 + Int(options) * 37))
         }
         for (i, length) in lengths.enumerated() {
             let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }
             let priority: MessagePriority = i % 2 == 0 ? .normal : .critical
+            let correlation: UInt64? = UInt64(i)
             do {
                 let outcome = try payload.withUnsafeBytes { raw throws(ChannelError) in
-                    try sender.trySend(type: .control, priority: priority, payload: raw, correlation: UInt64(i))
+                    try sender.trySend(type: .control, priority: priority, payload: raw, correlation: correlation)
                 }
                 require(outcome == .sent, "\(direction): a \(length)-byte message on an empty channel: \(outcome)")
                 let got = try receiver.tryReceive { view in (view.bytes, view.priority, view.correlation) }
                 require(got?.0 == payload, "\(direction): message \(i) of \(length) bytes came back different")
-                require(got?.1 == priority && got?.2 == UInt64(i), "\(direction): message \(i) header changed")
+                require(got?.1 == priority && got?.2 == correlation, "\(direction): message \(i) header changed")
                 try sender.reclaimBuffers()
             } catch {
                 require(false, "\(direction): carrying a \(length)-byte message over a loaded layout: \(error)")
@@ -143,6 +155,7 @@ runFuzzer(seeds: {
      ("small-pool", seed(ChannelConfiguration(normalRingBytes: 4096, expressRingBytes: 4096, poolBufferSize: 256,
                                               poolBufferCount: 8, poolThreshold: 128, maxSegments: 8), id: 7)),
      ("no-pool", seed(ChannelConfiguration(normalRingBytes: 8192, expressRingBytes: 4096, poolBufferCount: 0, poolThreshold: 512), id: 1)),
+     ("tiny-rings", seed(ChannelConfiguration(poolBufferCount: 0, poolThreshold: 512), id: 2, ringBytes: 256)),
      ("big-rings", seed(ChannelConfiguration(normalRingBytes: 1 << 20, expressRingBytes: 1 << 16, poolBufferSize: 1 << 16,
                                              poolBufferCount: 3, poolThreshold: 4000, maxSegments: 3), id: 15))]
 }, fuzz)
