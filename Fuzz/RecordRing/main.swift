@@ -6,7 +6,8 @@
 //
 // The channel is to_user of a small layout (512-byte lanes, 4 pool buffers
 // of 256 bytes, 4 segments), in memory where everything but the receiver's
-// own regions is poisoned for AddressSanitizer: any access outside its two
+// own regions is poisoned for AddressSanitizer (plain, batch, size-limited
+// and held receives): any access outside its two
 // rings, their index words, its progress line, the return ring and the
 // pool is reported. Input: see `Input` below; seeds are rings the real
 // sender wrote. Invariants:
@@ -44,7 +45,7 @@ let progressSize = MemoryLayout<archangel_receiver_progress>.size
 /// The fuzz input, in order (integers little-endian).
 struct Input {
     /// Bit 0: resume through `ResumePoint`; 1: batch receive; 2: size limit; 3: scribble over the
-    /// rings while a message is lent; 4: keep receiving after a failure once more.
+    /// rings while a message is lent; 4: held receive (`tryHoldBatch`, then `release`).
     var mode: UInt8 = 0
     var normalStart: UInt64 = 0, normalProducer: UInt64 = 0
     var expressStart: UInt64 = 0, expressProducer: UInt64 = 0
@@ -117,7 +118,7 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     copy(input.pool, to: base + d.pool.buffers, max: poolBytes)
 
     let resume = input.mode & 1 != 0, batch = input.mode & 2 != 0, limited = input.mode & 4 != 0
-    let scribble = input.mode & 8 != 0
+    let scribble = input.mode & 8 != 0, hold = input.mode & 16 != 0
     // The sender's read-only walk, before anything moves (it reads the sending side's view of to_user,
     // which also lies in the receiver's regions: its producer indices and the pool's return ring).
     var walk: ResumePoint.Sender?
@@ -169,6 +170,11 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
                 total += piece.count
                 guard let start = piece.baseAddress else { require(piece.count == 0, "segment without memory"); continue }
                 let offset = UnsafeRawPointer(start) - UnsafeRawPointer(base) - d.pool.buffers
+                // An empty segment may sit at its buffer's end (offset = buffer size): the next one's start.
+                guard piece.count > 0 else {
+                    require(offset >= 0 && offset <= poolBytes, "empty segment \(i) at pool offset \(offset)")
+                    continue
+                }
                 let buffer = offset / d.pool.bufferSize
                 require(offset >= 0 && buffer < d.pool.bufferCount
                         && offset + piece.count <= (buffer + 1) * d.pool.bufferSize,
@@ -203,7 +209,11 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     receiving: while rounds < 80 {
         rounds += 1
         do throws(ChannelError) {
-            if batch {
+            if hold {
+                let held = try receiver.tryHoldBatch(limit: 1 + rounds % 5, { check($0) })
+                if held.count == 0 { break receiving }
+                try receiver.release(held)
+            } else if batch {
                 if try receiver.tryReceiveBatch(limit: 1 + rounds % 5, { check($0) }) == 0 { break receiving }
             } else if limited {
                 if try receiver.tryReceive(sizeLimit: limit, { check($0) }) == nil { break receiving }
@@ -224,7 +234,8 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     let total = delivered.values.reduce(0, +)
     // A return ring found full fails the channel after the body saw the message: that one is not counted.
-    let uncounted = failure == .corrupted(.returnRingOverflow) ? 1 : 0
+    // (A held message is counted when lent, before its release finds the ring full.)
+    let uncounted = failure == .corrupted(.returnRingOverflow) && !hold ? 1 : 0
     require(receiver.counters.load(.messagesReceived) == UInt64(total - uncounted),
             "messagesReceived \(receiver.counters.load(.messagesReceived)) != delivered \(total), mode \(input.mode), failure \(String(describing: failure))")
     let returnsNow = load(base, d.pool.returns.producer)
@@ -317,6 +328,10 @@ func seeds() -> [(name: String, bytes: [UInt8])] {
             try send(s, 30); try send(s, 300); try send(s, 8, .high)
             _ = try r.tryReceive { _ in () }
             try send(s, 44)
+        },
+        capture("held", mode: 17) { s, r in
+            try send(s, 12); try send(s, 200); try send(s, 9, .critical); try send(s, 70)
+            _ = try r.tryReceive { _ in () }
         },
         capture("size-limit-scribble", mode: 12) { s, _ in try send(s, 90); try send(s, 120); try send(s, 4, .high) },
     ]
