@@ -87,6 +87,7 @@ struct shared {
 	__u64 contract_wrong;	/* a destroyed or unbound file answered wrongly */
 	__u64 probes_lost;	/* probe channels another episode destroyed first */
 	__u64 sweeps;		/* times the parent destroyed channels left behind */
+	__u64 probes_cut;	/* probe tries a signal cut short */
 	volatile __u32 engine_id;	/* the engine's channel, ~0: none */
 	int crash_sig, crash_op;	/* the last episode that died of a signal */
 	unsigned long crash_addr;
@@ -1104,8 +1105,13 @@ static void ai_response(struct ep *e)
 /* ------------------------------------------------------------------------
  * Deterministic probes: one bad thing, the kernel must fail and count it.
  */
-/* Messages the probes' own LOADGEN runs sent: anything more is someone else's. */
+/*
+ * Messages the probes' own LOADGEN runs sent (anything more is someone
+ * else's), and whether one was cut short by a signal (-EINTR: the kernel
+ * may not have got as far as the bad entry).
+ */
 static __u64 probe_sent;
+static int probe_cut;
 
 static void loadgen_once(int ctl, __u32 id, __u32 mode, __u32 size, __u64 n)
 {
@@ -1113,7 +1119,8 @@ static void loadgen_once(int ctl, __u32 id, __u32 mode, __u32 size, __u64 n)
 		.channel_id = id, .mode = mode, .size = size, .count = n,
 	};
 
-	au_loadgen(ctl, &req);
+	if (au_loadgen(ctl, &req) == -EINTR)
+		probe_cut = 1;
 	if (mode == ARCHANGEL_LOADGEN_PRODUCE)
 		probe_sent += req.done;
 }
@@ -1178,6 +1185,7 @@ static void probe(int ctl, enum probe kind)
 	}
 	probe_sent = 0;
 	for (tries = 0; tries < 3; tries++) {
+		probe_cut = 0;
 		probe_once(ctl, &ch, kind, payload);
 		text = au_read_file(AU_PROC_COMM);
 		errors = text ? au_proc_value(text, ch.id, kind <= PR_DESC || kind == PR_PRODUCER ?
@@ -1195,7 +1203,11 @@ static void probe(int ctl, enum probe kind)
 		free(text);
 		if (active != 1)
 			break;
+		if (probe_cut)
+			add(&S->probes_cut, 1);
 	}
+	if (active == 1 && probe_cut)
+		active = -1;	/* each try interrupted: not judged */
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (active < 0) {	/* destroyed or used by another episode (ids are reused) */
 		add(&S->probes_lost, 1);
@@ -1839,8 +1851,8 @@ int main(int argc, char **argv)
 		if (S->err[k])
 			fprintf(stderr, " %s=%llu", k ? strerrorname_np(k) ?: "?" : "other",
 				(unsigned long long)S->err[k]);
-	fprintf(stderr, "\nhostile_peer: probes (kind ok/run; %llu more not judged: their channel destroyed or used by another episode):",
-		(unsigned long long)S->probes_lost);
+	fprintf(stderr, "\nhostile_peer: probes (kind ok/run; %llu more not judged: their channel destroyed or used by another episode, or every try cut short; %llu tries cut by a signal):",
+		(unsigned long long)S->probes_lost, (unsigned long long)S->probes_cut);
 	for (k = 0; k < NPROBES; k++)
 		fprintf(stderr, " %s=%llu/%llu", probe_names[k], (unsigned long long)S->probes_ok[k],
 			(unsigned long long)S->probes[k]);
