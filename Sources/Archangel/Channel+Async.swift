@@ -46,9 +46,12 @@ extension Channel {
     ///
     /// The peer answers with `respond(to:...)`, which names this request's
     /// sequence number. Cancelling the task stops the wait (the request stays sent).
+    /// A request is awaited by definition, so it is sent `urgent` by default
+    /// (as `respond(to:)` is): coalesced, it would wait for the budget's
+    /// trailing edge whenever the peer had just been woken.
     /// - Throws: send errors, `closed`, `CancellationError`.
     public func request(_ type: MessageType = .aiRequest, priority: MessagePriority = .normal,
-                        bytes: [UInt8]) async throws -> Message {
+                        bytes: [UInt8], options: SendOptions = .urgent) async throws -> Message {
         let pump = try startPump()
         // Single producer: nobody else sends on this endpoint, so the next sequence is ours.
         let sequence = sender.lastSequence &+ 1
@@ -56,7 +59,7 @@ extension Channel {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Message, any Error>) in
                 pump.expectResponse(to: sequence, continuation)
                 do {
-                    try send(type, priority: priority, bytes: bytes)
+                    try send(type, priority: priority, bytes: bytes, options: options)
                 } catch {
                     pump.cancelResponse(to: sequence, with: error)
                 }
