@@ -207,9 +207,14 @@ static bool ach_lanes_past_batch(struct ach_channel *ch)
 }
 
 /* The coalescer's budget: a signal goes out at @now. */
+/*
+ * tat stays within one window of now: signals sent whatever the budget
+ * (urgent, a lane past the wake batch) would otherwise push it, and a normal
+ * message's trailing edge with it, windows ahead (WakeCoalescer.signalled).
+ */
 static void ach_co_signalled(struct ach_coalescer *co, u64 w, u64 now)
 {
-	co->tat = max(co->tat, now) + (w - w / 10);
+	co->tat = min(max(co->tat, now) + (w - w / 10), now + w);
 	co->paced_due = now + (w - w / 20);
 }
 

@@ -34,7 +34,7 @@
  *   -DKERNEL_TX   the module's producer instead of MessageSender's
  *   -DSPACE       records of 1 or 3 units in a ring of 8: the producer waits for room
  *   -DPLAIN_ONLY  no urgent or noWakeup sends     -DONE_LANE  normal-lane messages only
- *   -DCAP_BUDGET  the fix proposed for the wake-up budget (see signalled)
+ *   -DUNCAPPED    the wake-up budget bug as it was (see signalled): tat not capped
  *   -DNO_FENCE    drop the consumer's (F)        -DNO_FENCE_E  drop the producer's (E)
  *   -DNO_FENCE_H  drop the producer's (H)        -DNO_FENCE_G  drop the consumer's (G)
  *
@@ -204,14 +204,16 @@ inline signal_data() {
 #define NOWAKE 2
 
 /*
- * WakeCoalescer.signalled(at:), ach_co_signalled(): tat = max(tat, now) + interval.
- * As built, a signal that goes out whatever the budget (urgent, a lane past
- * the wake batch) still advances tat, so tat can run any number of windows
- * ahead of now. -DCAP_BUDGET keeps it within one window of now.
+ * WakeCoalescer.signalled(at:), ach_co_signalled():
+ * tat = min(max(tat, now) + interval, now + W). A signal that goes out
+ * whatever the budget (urgent, a lane past the wake batch) still advances
+ * tat, but never past one window from now. -DUNCAPPED is the code before
+ * that cap, where tat could run any number of windows ahead and a normal
+ * message's trailing edge with it (the model found it).
  */
 inline signalled() {
     tatr = tatr + INTERVAL;
-#ifdef CAP_BUDGET
+#ifndef UNCAPPED
     if :: tatr > W -> tatr = W :: else fi;
 #endif
     pacedr = PACED_SPACING
@@ -372,9 +374,6 @@ notpaced:
             printf("trailing edge in %d\n", at);
             pendr = at;
             tatr = (tatr > at -> tatr : at) + INTERVAL;
-#ifdef CAP_BUDGET
-            if :: tatr > W -> tatr = W :: else fi;
-#endif
 #ifdef KERNEL_TX
             /* A timer still queued fires within a window and covers this sleep. */
             if

@@ -89,8 +89,14 @@ public struct WakeCoalescer: Sendable {
     }
 
     /// Records a signal sent at `now` (the leading edge, or an urgent message).
+    ///
+    /// `tat` stays within one window of now: signals that go out whatever
+    /// the budget (urgent sends, a lane past the wake batch, an early
+    /// trailing edge) would otherwise push it several windows ahead, and a
+    /// normal message's trailing edge with it, past the promised "one window
+    /// plus one wake-up" (found by the model check, verification/README.md).
     public mutating func signalled(at now: UInt64) {
-        tat = max(tat, now) &+ interval
+        tat = min(max(tat, now) &+ interval, now &+ window)
         pacedDue = now &+ pacedSpacing
     }
 

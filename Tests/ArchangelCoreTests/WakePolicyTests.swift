@@ -64,6 +64,23 @@ import Testing
         #expect(c.decide(now: 5 * Self.ms + 1, noWakeup: true, laneFull: false) == .merged)
     }
 
+    @Test func signalsOutsideTheBudgetNeverPushATrailingEdgePastOneWindow() {
+        // The model check's counterexample (verification/README.md): a leading edge, then urgent
+        // signals a few microseconds apart, then a normal message: its trailing edge must still
+        // come within one window, not one window per urgent signal.
+        var c = WakeCoalescer(window: Self.ms)
+        let start = 10 * Self.ms
+        #expect(c.decide(now: start, noWakeup: false, laneFull: false) == .signalNow)
+        for i in 1...5 { c.signalled(at: start + UInt64(i) * 10 * Self.us) }
+        let now = start + 100 * Self.us
+        guard case let .signalAt(deadline) = c.decide(now: now, noWakeup: false, laneFull: false) else {
+            Issue.record("a normal message right after is coalesced to a trailing edge")
+            return
+        }
+        #expect(deadline <= now + Self.ms, "trailing edge \(deadline - now) ns away")
+        #expect(c.tat <= now + 2 * Self.ms)
+    }
+
     @Test func aZeroWindowSignalsEverySleep() {
         var c = WakeCoalescer(window: 0)
         for t in 1...5 { #expect(c.decide(now: UInt64(t), noWakeup: false, laneFull: false) == .signalNow) }
