@@ -183,7 +183,12 @@ struct OperatorCLITests {
             let child = try ChildProcess(executable: archangelExecutable, arguments: [
                 "recv", "--socket", host.socket, "--json", "--timeout", "2"])
             let collector = try OutputCollector(child)
-            usleep(UInt32.random(in: 20_000...120_000, using: &generator))  // past start-up, often mid-stream
+            // Past its start-up (slow under ThreadSanitizer or a loaded machine): its first line, 3 s at most,
+            // then a random moment mid-stream.
+            let started = archangel_monotonic_ns()
+            while collector.count == 0 && archangel_monotonic_ns() - started < 3_000_000_000
+                    && child.wait(timeout: .milliseconds(2)) == nil {}
+            usleep(UInt32.random(in: 0...60_000, using: &generator))
             child.signal(SIGKILL)
             _ = child.wait()
             kills += 1
@@ -197,10 +202,16 @@ struct OperatorCLITests {
             }
             if got > 0 { killedMidStream += 1 }
         }
+        // Whatever is left, without a kill: a reader until the sender is done and the ring is drained.
+        let last = try ChildProcess(executable: archangelExecutable, arguments: [
+            "recv", "--socket", host.socket, "--json", "--timeout", "2"])
+        let rest = try OutputCollector(last)
         #expect(sender.wait() == 0)
-        // Whatever is left, without a kill.
-        let rest = try runCLI(["recv", "--socket", host.socket, "--json", "--timeout", "1"])
-        for object in try jsonObjects(rest.output) { seen[object["sequence"] as? Int ?? 0, default: 0] += 1 }
+        _ = last.wait()
+        for line in rest.finish() where line.hasPrefix("{") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+            seen[object["sequence"] as? Int ?? 0, default: 0] += 1
+        }
         #expect(killedMidStream >= 5, "\(killedMidStream) of \(kills) kills landed while messages flowed")
         let missing = Set(1...total).subtracting(seen.keys)
         #expect(missing.isEmpty && seen.count == total, "missing: \(missing.sorted().prefix(10)), \(seen.count) seen")
