@@ -104,6 +104,16 @@ struct RuleSetParser {
         return try outcome(fields, fallback: RuleSet.Outcome(verdict: try verdict(v), ttlMilliseconds: 60_000))
     }
 
+    /// A rule's name: printable, since it goes into one-line logs.
+    func name(_ node: RulesNode?, default fallback: String) throws(RulesError) -> String {
+        guard let node else { return fallback }
+        let text = try node.string()
+        guard !text.isEmpty, !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw node.error("a name must be non-empty and have no control characters (it goes into one-line logs)")
+        }
+        return text
+    }
+
     func globs(_ node: RulesNode?) throws(RulesError) -> [PathGlob] {
         guard let node else { return [] }
         return try node.list().map { (item) throws(RulesError) in
@@ -119,7 +129,7 @@ struct RuleSetParser {
     func execRule(_ node: RulesNode, index: Int) throws(RulesError) -> RuleSet.ExecRule {
         let f = try node.mapping(allowed: ["name", "path", "parent", "uid", "verdict", "ttl_ms"])
         let uids = try (f["uid"]?.list() ?? []).map { (n) throws(RulesError) in UInt32(try n.integer(in: 0...Int(UInt32.max))) }
-        return RuleSet.ExecRule(name: try f["name"]?.string() ?? "exec[\(index)]", paths: try globs(f["path"]),
+        return RuleSet.ExecRule(name: try name(f["name"], default: "exec[\(index)]"), paths: try globs(f["path"]),
                                 parents: try globs(f["parent"]), uids: uids, outcome: try ruleOutcome(f, in: node))
     }
 
@@ -153,7 +163,7 @@ struct RuleSetParser {
             default: throw n.error("'\(text)' is not a port (0...65535) or a range LOW-HIGH")
             }
         }
-        return RuleSet.NetworkRule(name: try f["name"]?.string() ?? "network[\(index)]", direction: direction,
+        return RuleSet.NetworkRule(name: try name(f["name"], default: "network[\(index)]"), direction: direction,
                                    protocols: protocols, remote: try ranges(f["remote"]), local: try ranges(f["local"]),
                                    ports: ports, outcome: try ruleOutcome(f, in: node))
     }
@@ -161,15 +171,16 @@ struct RuleSetParser {
     func memoryRule(_ node: RulesNode, index: Int) throws(RulesError) -> RuleSet.MemoryRule {
         let f = try node.mapping(allowed: ["name", "path", "action"])
         guard let action = f["action"] else { throw node.error("a memory rule needs an action (alert, kill or allow)") }
-        return RuleSet.MemoryRule(name: try f["name"]?.string() ?? "memory[\(index)]", paths: try globs(f["path"]),
+        return RuleSet.MemoryRule(name: try name(f["name"], default: "memory[\(index)]"), paths: try globs(f["path"]),
                                   action: RuleSet.MemoryRule.Action(rawValue: try action.oneOf(["alert", "kill", "allow"]))!)
     }
 
     func sensors(_ node: RulesNode) throws(RulesError) -> [SensorsDevice.Sensor: SensorConfiguration] {
         let f = try node.mapping(allowed: ["exec", "net", "mem", "syscall"])
         var out: [SensorsDevice.Sensor: SensorConfiguration] = [:]
-        for (name, value) in f {
-            let sensor = SensorsDevice.Sensor(name: name)!
+        // In a fixed order, so that a file with two mistakes always names the same one first.
+        for sensor in SensorsDevice.Sensor.allCases {
+            guard let value = f[sensor.name] else { continue }
             var allowed = ["enabled"]
             switch sensor {
             case .exec: allowed += ["policy", "default", "deadline_ms", "exit_records"]

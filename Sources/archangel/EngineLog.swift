@@ -35,7 +35,7 @@ struct EngineLog {
                 return "{\"log\": \"\(what)\", \"timestamp\": \(event.timestamp), \"pid\": \(event.pid), "
                     + "\"tgid\": \(event.tgid), \"uid\": \(event.uid), \"reason\": \(jsonString(reason)), \"event\": \(event.json)}"
             }
-            return "\(what) tgid=\(event.tgid) uid=\(event.uid) \(reason)"
+            return "\(what) tgid=\(event.tgid) uid=\(event.uid) \(jsonString(reason))"
         case let .undecodable(type, error):
             return json ? "{\"log\": \"undecodable\", \"type\": \(jsonString("\(type)")), \"error\": \(jsonString("\(error)"))}"
                         : "undecodable \(type) payload: \(error)"
@@ -70,7 +70,9 @@ extension SensorRequest {
                                        ("tgid", "\(event.tgid)"), ("uid", "\(event.uid)")] + parent + fields
         if json { return "{" + all.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}" }
         let rest = (parent + fields).map { "\($0.0)=\($0.1)" }.joined(separator: " ")
-        return "\(what) \(verdict) \(event.kind) \(subject) request=\(id) pid=\(event.pid) uid=\(event.uid) \(rest)"
+        // The subject is quoted and escaped: an exec'd path is chosen by whoever exec'd it, and a
+        // newline in it must not start a forged line of the log.
+        return "\(what) \(verdict) \(event.kind) \(jsonString(subject)) request=\(id) pid=\(event.pid) uid=\(event.uid) \(rest)"
     }
 }
 

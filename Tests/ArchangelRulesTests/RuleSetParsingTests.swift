@@ -67,6 +67,11 @@ private func error(_ text: String, _ format: RulesFormat = .yaml) -> RulesError?
         #expect(error("exec: [\n", .yaml)?.message.contains("not valid YAML") == true)
         #expect(error("exec: []\n", .json)?.message.contains("not valid JSON") == true)
         #expect(error("{\"exec\": [], \"exec\": []}", .json) != nil)
+        #expect(error("exec:\n  - {name: \"a\\nb\", verdict: deny}\n")?.message.contains("control characters") == true)
+        // Two bad sensors: always the first in the sensors' order is named.
+        for _ in 0..<20 {
+            #expect(error("sensors:\n  syscall: {exit: true}\n  exec: {policy: sometimes}\n")?.field == "sensors.exec.policy")
+        }
     }
 
     @Test func aFileSaysItsFormatByItsName() {

@@ -260,7 +260,7 @@ struct OperatorCLIKernelTests {
         if access("/dev/archangel_sensors", R_OK | W_OK) == 0 {
             for line in ["verdict loop:   allowed by round trip", "verdict loop:   allowed from the cache",
                          "verdict loop:   denied (killed before it runs)", "10 of 10 datagrams dropped",
-                         "decision deny exec /tmp/archangel-demo/deny/true"] {
+                         "decision deny exec \"/tmp/archangel-demo/deny/true\""] {
                 #expect(demo.output.contains(line), "missing '\(line)' in \(demo.output)")
             }
         }
