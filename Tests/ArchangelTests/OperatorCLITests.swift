@@ -294,6 +294,63 @@ struct OperatorCLIKernelTests {
                 "\(objects)")
     }
 
+    /// The kill campaign's short kernel form (issue 12): the module's load
+    /// generator streams kernel -> user while `recv` processes on the
+    /// kernel backend are SIGKILLed at random moments. Every message the
+    /// module committed is printed by some recv (at-least-once: only the
+    /// message in hand at a kill may be printed twice), and the channel
+    /// serves the next process each time, with nothing to clean.
+    @Test("recv on the kernel backend killed with SIGKILL at random moments: every message the module sent is printed")
+    func killedKernelReceiversLoseNothing() throws {
+        guard KernelDevice.exists(at: KernelDevice.defaultPath), access(KernelDevice.defaultPath, R_OK | W_OK) == 0
+        else { return }
+        let id = try KernelBackend.createChannel()
+        defer { try? KernelBackend.destroyChannel(id) }
+        let total: UInt64 = 1_500
+        let produced = PthreadLock<UInt64?>(nil)
+        // Paced at 1,000 msgs/s, blocking when the ring is full: nothing is dropped, so every sequence 1...total is due.
+        let producer = try SystemThread(name: "test-loadgen") {
+            let result = try? KernelDevice().loadgen(channel: id.rawValue, mode: .produce, size: 16, count: total,
+                                                     interval: 1_000_000)
+            produced.withLock { $0 = result?.done }
+        }
+        var seen: [Int: Int] = [:]
+        var kills = 0
+        var generator = SystemRandomNumberGenerator()
+        func collect(_ lines: [String]) throws {
+            for line in lines where line.hasPrefix("{") {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                                          "a cut line: \(line)")
+                seen[object["sequence"] as? Int ?? 0, default: 0] += 1
+            }
+        }
+        while produced.withLock({ $0 }) == nil && kills < 15 {
+            let child = try ChildProcess(executable: archangelExecutable, arguments: [
+                "recv", "--backend", "kernel", "--channel", "\(id.rawValue)", "--json", "--timeout", "5"])
+            let collector = try OutputCollector(child)
+            let started = archangel_monotonic_ns()
+            while collector.count == 0 && archangel_monotonic_ns() - started < 10_000_000_000
+                    && child.wait(timeout: .milliseconds(5)) == nil {}
+            usleep(UInt32.random(in: 0...80_000, using: &generator))
+            child.signal(SIGKILL)
+            _ = child.wait()
+            kills += 1
+            try collect(collector.finish())
+        }
+        // The rest, without a kill, until the producer is done and the ring drained.
+        let last = try ChildProcess(executable: archangelExecutable, arguments: [
+            "recv", "--backend", "kernel", "--channel", "\(id.rawValue)", "--json", "--timeout", "3"])
+        let rest = try OutputCollector(last)
+        producer.join()
+        _ = last.wait()
+        try collect(rest.finish())
+        #expect(produced.withLock { $0 } == total, "the module sent them all")
+        let missing = Set(1...Int(total)).subtracting(seen.keys)
+        #expect(missing.isEmpty, "missing: \(missing.sorted().prefix(10)) of \(total), after \(kills) kills")
+        #expect(seen.values.filter { $0 > 1 }.count <= kills, "at most the message in hand at each kill is printed twice")
+        #expect(kills >= 5)
+    }
+
     @Test("--side kernel is refused on the kernel backend with the reason")
     func noKernelSide() throws {
         guard KernelDevice.exists(at: KernelDevice.defaultPath) else { return }
