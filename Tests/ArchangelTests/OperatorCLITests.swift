@@ -10,6 +10,16 @@ import Testing
 
 /// Runs `archangel ARGS` through the shell with standard error folded into
 /// standard output, and `input` (if any) on its standard input.
+/// The sequence numbers of `recv --json` lines (the other lines are diagnostics);
+/// a line that is not a whole JSON object, as a kill could cut, is a failure.
+private func printedSequences(_ lines: [String]) throws -> [Int] {
+    try lines.filter { $0.hasPrefix("{") }.map { line in
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                                  "a cut line: \(line)")
+        return try #require(object["sequence"] as? Int, "no sequence in \(line)")
+    }
+}
+
 private func runCLI(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
     func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
     var command = ([archangelExecutable] + arguments).map(quote).joined(separator: " ") + " 2>&1"
@@ -192,15 +202,9 @@ struct OperatorCLITests {
             child.signal(SIGKILL)
             _ = child.wait()
             kills += 1
-            var got = 0
-            for line in collector.finish() where line.hasPrefix("{") {
-                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                                          "a cut line: \(line)")
-                let sequence = try #require(object["sequence"] as? Int)
-                seen[sequence, default: 0] += 1
-                got += 1
-            }
-            if got > 0 { killedMidStream += 1 }
+            let got = try printedSequences(collector.finish())
+            for sequence in got { seen[sequence, default: 0] += 1 }
+            if !got.isEmpty { killedMidStream += 1 }
         }
         // Whatever is left, without a kill: a reader until the sender is done and the ring is drained.
         let last = try ChildProcess(executable: archangelExecutable, arguments: [
@@ -208,10 +212,7 @@ struct OperatorCLITests {
         let rest = try OutputCollector(last)
         #expect(sender.wait() == 0)
         _ = last.wait()
-        for line in rest.finish() where line.hasPrefix("{") {
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
-            seen[object["sequence"] as? Int ?? 0, default: 0] += 1
-        }
+        for sequence in try printedSequences(rest.finish()) { seen[sequence, default: 0] += 1 }
         #expect(killedMidStream >= 5, "\(killedMidStream) of \(kills) kills landed while messages flowed")
         let missing = Set(1...total).subtracting(seen.keys)
         #expect(missing.isEmpty && seen.count == total, "missing: \(missing.sorted().prefix(10)), \(seen.count) seen")
@@ -318,11 +319,7 @@ struct OperatorCLIKernelTests {
         var kills = 0
         var generator = SystemRandomNumberGenerator()
         func collect(_ lines: [String]) throws {
-            for line in lines where line.hasPrefix("{") {
-                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                                          "a cut line: \(line)")
-                seen[object["sequence"] as? Int ?? 0, default: 0] += 1
-            }
+            for sequence in try printedSequences(lines) { seen[sequence, default: 0] += 1 }
         }
         while produced.withLock({ $0 }) == nil && kills < 15 {
             let child = try ChildProcess(executable: archangelExecutable, arguments: [
