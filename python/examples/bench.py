@@ -47,9 +47,10 @@ def request(sock: str, channel: int, n: int, size: int) -> None:
     warmup = n // 10 + 10
     samples = []
     req = ch.request
+    kind = a.MessageType.AI_REQUEST  # an enum member's lookup costs ~50 ns: hoisted, as the C and Swift peers do
     for i in range(-warmup, n):
         t0 = time.perf_counter_ns()
-        req(a.MessageType.AI_REQUEST, payload, timeout=5.0)
+        req(kind, payload, timeout=5.0)
         if i >= 0:
             samples.append(time.perf_counter_ns() - t0)
     ch.release()

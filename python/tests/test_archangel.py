@@ -107,6 +107,36 @@ def test_send_receive_lanes_and_metadata(pair) -> None:  # type: ignore[no-untyp
         k.send(0, b"x")  # type: ignore[arg-type]
 
 
+def test_arguments_out_of_range_are_refused_not_truncated(pair) -> None:  # type: ignore[no-untyped-def]
+    """The hot calls pass type and priority as plain C ints: a value that does
+    not fit a uint8_t must raise, not reach the library truncated."""
+    _, k, u = pair
+    for type_, priority in ((a.MessageType.CONTROL + 256, a.Priority.LOW), (a.MessageType.CONTROL, -1),
+                            (-3, a.Priority.HIGH)):
+        with pytest.raises(ValueError):
+            k.send(type_, b"x", priority)  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            k.try_send(type_, b"x", priority)  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            k.request(type_, b"x", priority, timeout=0.01)  # type: ignore[arg-type]
+    assert k.stats().messages_sent == 0
+    k.send(a.MessageType.CONTROL, b"y")
+    for limit in (0, -1):
+        with pytest.raises(ValueError):
+            u.receive_batch(limit)
+        with pytest.raises(ValueError):
+            u.receive_payloads(limit)
+    assert [bytes(p) for p in u.receive_payloads(4, timeout=1)] == [b"y"]
+    # Timeouts of every form reach the C call as int64 nanoseconds.
+    for timeout in (0, 0.0, 0.001, 1e-9, None):
+        if timeout is None:
+            k.send(a.MessageType.CONTROL, b"z", timeout=timeout)
+            assert bytes(u.receive(timeout=timeout).data) == b"z"
+        else:
+            with pytest.raises((a.WouldBlock, a.TimedOut)):
+                u.receive(timeout=timeout)
+
+
 def test_try_send_until_full_then_batch_drain(pair) -> None:  # type: ignore[no-untyped-def]
     _, k, u = pair
     sent = 0
