@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import os
 import struct
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from .errors import (  # noqa: F401  (re-exported)
 )
 
 __all__ = [
+    "FASTCALL",
     "version", "version_string", "API_VERSION", "library_path", "MessageType", "Priority", "WaitPreset", "Side",
     "SendFlag", "MessageFlag", "Geometry", "Manager", "Host", "Channel", "Message", "Batch", "Loan",
     "ChannelStats", "open_in_process", "open_userspace", "open_kernel", "kernel_available", "FOREVER",
@@ -220,6 +222,51 @@ _lean_receive_offsets = lean.archangel_receive_offsets
 _lean_respond = lean.archangel_respond
 _TIMEOUT_ZERO = timeout_arg(0)
 _TIMEOUT_CACHE = _native._TIMEOUTS
+_new_message = object.__new__
+
+# The optional cffi accelerator (archangel/_fastcall_build.py): the same
+# library functions, called for about half of ctypes' cost.
+# ARCHANGEL_PY_FASTCALL=0 keeps to ctypes (the tests run both paths).
+FASTCALL = False
+"""Whether the hot calls (request, send, try_send, receive) go through the cffi accelerator."""
+_fc = None
+_from_buffer = None
+if os.environ.get("ARCHANGEL_PY_FASTCALL", "1") != "0":
+    try:
+        from . import _fastcall  # type: ignore[attr-defined]
+    except ImportError:  # not built (no cffi at install) or no cffi backend now
+        pass
+    else:
+        def _address(fn: object) -> int:
+            return ctypes.cast(fn, ctypes.c_void_p).value or 0
+
+        _fc = _fastcall.lib
+        _fc.fastcall_bind(_address(lean.archangel_request), _address(lean.archangel_send),
+                          _address(lean.archangel_try_send), _address(lean.archangel_receive))
+        _from_buffer = _fastcall.ffi.from_buffer
+        _NULL = _fastcall.ffi.NULL
+        FASTCALL = True
+
+_TIMEOUT_NS: "dict[Optional[float], int]" = {}
+
+
+def _timeout_int(timeout: Optional[float]) -> int:
+    """`_timeout_ns`, remembered per value (the accelerated calls take a plain int)."""
+    ns = _TIMEOUT_NS.get(timeout)
+    if ns is None:
+        ns = _timeout_ns(timeout)
+        if len(_TIMEOUT_NS) < 256:
+            _TIMEOUT_NS[timeout] = ns
+    return ns
+
+
+def _buffer_arg(data: Buffer) -> Tuple[object, int]:
+    """A non-bytes payload as the accelerator's ``const char *`` (no copy) and its length."""
+    view = memoryview(data)
+    if not view.contiguous:
+        raise ValueError("payload buffer must be contiguous")
+    n = view.nbytes
+    return (_from_buffer(view) if n else _NULL), n  # type: ignore[misc]
 
 
 def _call(code: int) -> int:
@@ -387,21 +434,79 @@ class Message:
     memory (its first segment; the whole payload unless ``segments`` has
     several). Valid until the next receive call on the channel or
     :meth:`Channel.release`; ``bytes(msg.data)`` copies it out.
+
+    The fields are read from the library's description of the message when
+    first used: a receive or request that only looks at ``type`` does not pay
+    for the payload's memoryview (about 150 ns of a 1 µs round trip).
     """
 
-    __slots__ = ("type", "priority", "flags", "sequence", "timestamp", "correlation", "size", "data", "segments")
+    # _raw: the archangel_message fields (_native.MESSAGE_LAYOUT order); _channel:
+    # whose memory `data` is a slice of (None once _view is set); _view,
+    # _segments: the payload views, made on first use.
+    __slots__ = ("_raw", "_channel", "_view", "_segments")
 
     def __init__(self, type: int, priority: int, flags: int, sequence: int, timestamp: int,
                  correlation: Optional[int], size: int, data: memoryview, segments: Tuple[memoryview, ...]) -> None:
-        self.type = type
-        self.priority = priority
-        self.flags = flags
-        self.sequence = sequence
-        self.timestamp = timestamp
-        self.correlation = correlation
-        self.size = size
-        self.data = data
-        self.segments = segments
+        flags = int(flags) | 4 if correlation is not None else int(flags) & ~4  # MessageFlag.CORRELATED
+        self._raw = (0, size, sequence, timestamp, correlation or 0, type, priority, flags, len(segments), 0)
+        self._channel = None
+        self._view: Optional[memoryview] = data
+        self._segments: Optional[Tuple[memoryview, ...]] = segments
+
+    @property
+    def type(self) -> int:
+        """The message type (a ``MessageType`` value)."""
+        return self._raw[5]
+
+    @property
+    def priority(self) -> int:
+        """The priority (a ``Priority`` value)."""
+        return self._raw[6]
+
+    @property
+    def flags(self) -> int:
+        """``MessageFlag`` bits."""
+        return self._raw[7]
+
+    @property
+    def sequence(self) -> int:
+        """The sender's sequence number."""
+        return self._raw[2]
+
+    @property
+    def timestamp(self) -> int:
+        """When it was sent (CLOCK_MONOTONIC ns; see :func:`monotonic_ns`)."""
+        return self._raw[3]
+
+    @property
+    def correlation(self) -> Optional[int]:
+        """The sequence of the request this answers, or None."""
+        raw = self._raw
+        return raw[4] if raw[7] & 4 else None
+
+    @property
+    def size(self) -> int:
+        """Payload bytes in all segments."""
+        return self._raw[1]
+
+    @property
+    def data(self) -> memoryview:
+        """The payload (its first segment), a read-only view of the shared memory."""
+        view = self._view
+        if view is None:
+            channel = self._channel
+            at = self._raw[0]
+            offset = at - channel._base if at else 0
+            view = self._view = channel._mem[offset:offset + self._raw[1]]
+        return view
+
+    @property
+    def segments(self) -> Tuple[memoryview, ...]:
+        """Every piece of the payload, in order (several only for a large pool message)."""
+        segments = self._segments
+        if segments is None:
+            segments = self._segments = (self.data,)
+        return segments
 
     def tobytes(self) -> bytes:
         """The whole payload, copied (all segments, in order)."""
@@ -586,6 +691,7 @@ class Channel:
         # Arguments of the lean calls (_native.lean's rules): the handle as a
         # c_void_p, and one size_t per thread role (sending, receiving).
         self._hv = ctypes.c_void_p(handle)
+        self._msg_addr = ctypes.addressof(self._msg)
         self._tx_size = ctypes.c_size_t()
         self._rx_limit = ctypes.c_size_t()
         self._closed = False
@@ -681,19 +787,25 @@ class Channel:
 
     def _message(self) -> Message:
         """The message the last receive described in ``self._msg``."""
-        data, size, sequence, timestamp, correlation, type, priority, flags, count, _ = _unpack_message(self._msg)
-        base = self._base
-        mem = self._mem
+        raw = _unpack_message(self._msg)
+        count = raw[8]
         if count > 1:
+            base = self._base
+            mem = self._mem
             segs = self._msg.segments
             segments = tuple(mem[segs[i].data - base:segs[i].data - base + segs[i].size] for i in range(count))
-            view = segments[0]
-        else:
-            offset = data - base if data else 0
-            view = mem[offset:offset + size]
-            segments = (view,)
-        return Message(type, priority, flags, sequence, timestamp, correlation if flags & 4 else None, size, view,
-                       segments)
+            message = _new_message(Message)
+            message._raw = raw
+            message._channel = None
+            message._view = segments[0]
+            message._segments = segments
+            return message
+        message = _new_message(Message)
+        message._raw = raw
+        message._channel = self
+        message._view = None
+        message._segments = None
+        return message
 
     def receive(self, timeout: Optional[float] = None) -> Message:
         """Receives the next message, waiting up to ``timeout`` seconds (None: forever).
@@ -791,7 +903,7 @@ class Channel:
         Uses both directions: no other thread may send or receive on this channel meanwhile.
         """
         # Inlined (each Python call or lookup saved is 30-60 ns of a ~1 µs
-        # round trip): _bytes_pointer, timeout_arg's cache, _message's common case.
+        # round trip): _bytes_pointer, timeout_arg's cache, _message.
         if data.__class__ is bytes:
             ptr: object = data
             n = len(data)  # type: ignore[arg-type]
@@ -805,14 +917,77 @@ class Channel:
                              _TIMEOUT_CACHE.get(timeout) or timeout_arg(timeout), None)
         if code:
             raise error_for(code)
-        data_at, size_, sequence, timestamp, correlation, type_, priority_, flags, count, _ = \
-            _unpack_message(self._msg)
-        if count > 1 or not data_at:
+        raw = _unpack_message(self._msg)
+        if raw[8] > 1:
             return self._message()
-        offset = data_at - self._base
-        view = self._mem[offset:offset + size_]
-        return Message(type_, priority_, flags, sequence, timestamp, correlation if flags & 4 else None, size_,
-                       view, (view,))
+        message = _new_message(Message)
+        message._raw = raw
+        message._channel = self
+        message._view = None
+        message._segments = None
+        return message
+
+    # -- the same calls through the cffi accelerator (installed as the methods above when FASTCALL)
+
+    def _request_fast(self, type: MessageType, data: Buffer, priority: Priority = Priority.NORMAL,
+                      timeout: Optional[float] = None) -> Message:
+        if data.__class__ is bytes:
+            ptr: object = data
+            n = len(data)  # type: ignore[arg-type]
+        else:
+            ptr, n = _buffer_arg(data)
+        if (type | priority) >> 8:
+            raise _bad_byte(type, priority)
+        ns = _TIMEOUT_NS.get(timeout)
+        code = _fc.fastcall_request(self._h, type, priority, ptr, n, self._msg_addr,  # type: ignore[union-attr]
+                                    _timeout_int(timeout) if ns is None else ns)
+        if code:
+            raise error_for(code)
+        raw = _unpack_message(self._msg)
+        if raw[8] > 1:
+            return self._message()
+        message = _new_message(Message)
+        message._raw = raw
+        message._channel = self
+        message._view = None
+        message._segments = None
+        return message
+
+    def _send_fast(self, type: MessageType, data: Buffer, priority: Priority = Priority.NORMAL,
+                   timeout: Optional[float] = None, flags: SendFlag = SendFlag.NONE) -> None:
+        if data.__class__ is bytes:
+            ptr: object = data
+            n = len(data)  # type: ignore[arg-type]
+        else:
+            ptr, n = _buffer_arg(data)
+        if (type | priority) >> 8:
+            raise _bad_byte(type, priority)
+        code = _fc.fastcall_send(self._h, type, priority, ptr, n, _timeout_int(timeout),  # type: ignore[union-attr]
+                                 int(flags))
+        if code:
+            raise error_for(code)
+
+    def _try_send_fast(self, type: MessageType, data: Buffer, priority: Priority = Priority.NORMAL,
+                       flags: SendFlag = SendFlag.NONE) -> bool:
+        if data.__class__ is bytes:
+            ptr: object = data
+            n = len(data)  # type: ignore[arg-type]
+        else:
+            ptr, n = _buffer_arg(data)
+        if (type | priority) >> 8:
+            raise _bad_byte(type, priority)
+        code = _fc.fastcall_try_send(self._h, type, priority, ptr, n, int(flags))  # type: ignore[union-attr]
+        if code == 0:
+            return True
+        if code == _E_AGAIN:
+            return False
+        raise error_for(code)
+
+    def _receive_fast(self, timeout: Optional[float] = None) -> Message:
+        code = _fc.fastcall_receive(self._h, self._msg_addr, _timeout_int(timeout))  # type: ignore[union-attr]
+        if code:
+            raise error_for(code)
+        return self._message()
 
     # -- statistics
 
@@ -850,6 +1025,15 @@ class Channel:
 
     def __repr__(self) -> str:
         return f"<archangel.Channel id={self.id} open={self.is_open}>"
+
+
+if FASTCALL:
+    # The documented methods keep their docstrings; only their bodies change.
+    for _name in ("request", "send", "try_send", "receive"):
+        _fast = getattr(Channel, "_%s_fast" % _name)
+        _fast.__doc__ = getattr(Channel, _name).__doc__
+        _fast.__name__ = _name
+        setattr(Channel, _name, _fast)
 
 
 def open_in_process(manager: Manager, channel: int, side: Side = Side.USER) -> Channel:
