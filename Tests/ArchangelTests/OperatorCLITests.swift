@@ -307,13 +307,20 @@ struct OperatorCLIKernelTests {
         else { return }
         let id = try KernelBackend.createChannel()
         defer { try? KernelBackend.destroyChannel(id) }
-        let total: UInt64 = 1_500
+        // The producer streams in chunks of 100 (paced at 1,000 msgs/s, blocking when the ring is full:
+        // nothing is dropped) until the kills are done, so that a slow guest still gets its kills in.
+        let killsWanted = 8
+        let stop = PthreadLock(false)
         let produced = PthreadLock<UInt64?>(nil)
-        // Paced at 1,000 msgs/s, blocking when the ring is full: nothing is dropped, so every sequence 1...total is due.
         let producer = try SystemThread(name: "test-loadgen") {
-            let result = try? KernelDevice().loadgen(channel: id.rawValue, mode: .produce, size: 16, count: total,
-                                                     interval: 1_000_000)
-            produced.withLock { $0 = result?.done }
+            var done: UInt64 = 0
+            while !stop.withLock({ $0 }) {
+                guard let result = try? KernelDevice().loadgen(channel: id.rawValue, mode: .produce, size: 16,
+                                                               count: 100, interval: 1_000_000) else { break }
+                done += result.done
+                if result.done != 100 { break }
+            }
+            produced.withLock { $0 = done }
         }
         var seen: [Int: Int] = [:]
         var kills = 0
@@ -321,7 +328,9 @@ struct OperatorCLIKernelTests {
         func collect(_ lines: [String]) throws {
             for sequence in try printedSequences(lines) { seen[sequence, default: 0] += 1 }
         }
-        while produced.withLock({ $0 }) == nil && kills < 15 {
+        let campaignStart = archangel_monotonic_ns()
+        while produced.withLock({ $0 }) == nil && kills < killsWanted
+                && archangel_monotonic_ns() - campaignStart < 180_000_000_000 {
             let child = try ChildProcess(executable: archangelExecutable, arguments: [
                 "recv", "--backend", "kernel", "--channel", "\(id.rawValue)", "--json", "--timeout", "5"])
             let collector = try OutputCollector(child)
@@ -334,6 +343,7 @@ struct OperatorCLIKernelTests {
             kills += 1
             try collect(collector.finish())
         }
+        stop.withLock { $0 = true }
         // The rest, without a kill, until the producer is done and the ring drained.
         let last = try ChildProcess(executable: archangelExecutable, arguments: [
             "recv", "--backend", "kernel", "--channel", "\(id.rawValue)", "--json", "--timeout", "3"])
@@ -341,11 +351,12 @@ struct OperatorCLIKernelTests {
         producer.join()
         _ = last.wait()
         try collect(rest.finish())
-        #expect(produced.withLock { $0 } == total, "the module sent them all")
-        let missing = Set(1...Int(total)).subtracting(seen.keys)
+        let total = Int(produced.withLock { $0 } ?? 0)
+        #expect(total >= 100, "the module sent at least one chunk")
+        let missing = Set(1...max(1, total)).subtracting(seen.keys)
         #expect(missing.isEmpty, "missing: \(missing.sorted().prefix(10)) of \(total), after \(kills) kills")
         #expect(seen.values.filter { $0 > 1 }.count <= kills, "at most the message in hand at each kill is printed twice")
-        #expect(kills >= 5)
+        #expect(kills == killsWanted, "\(kills) kills in the campaign's 180 s")
     }
 
     @Test("--side kernel is refused on the kernel backend with the reason")

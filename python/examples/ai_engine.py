@@ -32,23 +32,32 @@ Run it against a host and the C sensor (examples/c/sensor_peer.c)::
     sensor_peer /tmp/a.sock 0
 
 or all in one process tree: ``python ai_engine.py --demo --peer .build/bindings/sensor_peer``.
-With the kernel module loaded (``--backend kernel``) the same code serves
-archangel_sensors.ko's channel; this script was not run against the module
-(the VM harness has no Python), only against the userspace backend.
+
+On the kernel backend (``--backend kernel``, root, archangel.ko and
+archangel_sensors.ko loaded) the engine creates a channel on /dev/archangel,
+attaches the sensors to it (archangel.sensors), records the tracked system
+calls and holds every exec until its verdict (POLICY_HOLD: DENY kills the
+process). ``--backend kernel --workload N`` also runs N test processes, every
+8th one kill/setuid-heavy, each exec'ing ``true`` at its end, and exits 0
+only if every odd one was killed, at most a tenth of the others were, and
+the module counted no timeout and no malformed response: scripts/kernel-test
+runs that in the VM.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
+import shutil
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import archangel as a
 
@@ -190,34 +199,140 @@ class Engine:
         # Cache an allow for a while; re-ask about a denied process every time.
         return RESPONSE.pack(req_id, verdict, 5000 if verdict == VERDICT_ALLOW else 0, int(score * 1_000_000), 0)
 
-    def serve(self, limit: Optional[int] = None) -> None:
-        """Receives in batches until the channel closes (or `limit` requests are answered)."""
+    def serve(self, limit: Optional[int] = None, until: Optional[Callable[[], bool]] = None,
+              batch: int = 256) -> None:
+        """Receives in batches until the channel closes, `limit` requests are answered,
+        or `until()` is true (checked at least every 0.2 s).
+
+        A request is answered once the rings are drained (a batch came back short):
+        the kernel sends it on the express lane, where it can overtake the
+        process's last system-call records, still queued on the normal one.
+        """
         ch = self.channel
+        waiting: List[a.Message] = []
         while limit is None or self.answered < limit:
+            if until is not None and until():
+                break
             try:
-                batch = ch.receive_batch(limit=256)
+                got = ch.receive_batch(limit=batch, timeout=0.2 if until is not None else None)
+            except a.TimedOut:
+                got = None
             except (a.Closed, a.Disconnected):
                 return
-            types = batch.types
-            for i, payload in enumerate(batch):
-                t = types[i]
-                if t == a.MessageType.SYSCALL_EVENT:
-                    self.count(payload)
-                elif t == a.MessageType.AI_REQUEST:
-                    request = batch.message(i)
+            if got is not None:
+                types = got.types
+                for i, payload in enumerate(got):
+                    t = types[i]
+                    if t == a.MessageType.SYSCALL_EVENT:
+                        self.count(payload)
+                    elif t == a.MessageType.AI_REQUEST:
+                        request = got.message(i)
+                        # Copied out: the message is lent only until the next receive.
+                        waiting.append(a.Message(request.type, request.priority, request.flags, request.sequence,
+                                                 request.timestamp, request.correlation, request.size,
+                                                 memoryview(request.tobytes()), ()))
+            if waiting and (got is None or len(got) < batch):
+                for request in waiting:
                     ch.respond(request, self.verdict(request))
                     self.answered += 1
+                waiting.clear()
+
+
+def kernel_workload(count: int) -> int:
+    """The test processes of ``--workload`` (run in a process of its own, started by the engine):
+    waits for "go" on stdin, then runs them one after the other and prints one JSON line."""
+    if sys.stdin.readline() != "go\n":  # the engine could not start: no test processes
+        return 1
+    true = shutil.which("true") or "/bin/true"
+    killed_odd = killed_ordinary = odd = 0
+    for i in range(count):
+        is_odd = i % 8 == 7
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if is_odd:  # kill (62) and setuid (105): nothing ordinary does this much of either
+                    me = os.getpid()
+                    for _ in range(200):
+                        os.kill(me, 0)
+                    for _ in range(60):
+                        os.setuid(os.getuid())
+                else:  # read (0) and write (1), a few openat (257) and close (3): a batch job
+                    fd = os.open("/dev/zero", os.O_RDONLY)
+                    out = os.open("/dev/null", os.O_WRONLY)
+                    for _ in range(150):
+                        os.write(out, os.read(fd, 64))
+                    os.close(fd)
+                    os.close(out)
+                os.execv(true, [true])  # held by the exec sensor until the engine's verdict
+            finally:
+                os._exit(127)
+        _, status = os.waitpid(pid, 0)
+        killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9
+        odd += is_odd
+        killed_odd += killed and is_odd
+        killed_ordinary += killed and not is_odd
+    print(json.dumps({"processes": count, "odd": odd, "killed_odd": killed_odd,
+                      "ordinary": count - odd, "killed_ordinary": killed_ordinary}), flush=True)
+    return 0
+
+
+def serve_kernel(opts: argparse.Namespace, model: "Model") -> int:
+    """The engine on the kernel backend: its channel, the sensors attached and configured."""
+    from archangel import sensors as s
+
+    workload = None
+    if opts.workload:
+        # Started before the sensors are on, so that only its test processes are judged.
+        workload = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--workload-child", str(opts.workload)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    channel = a.ANY_CHANNEL if opts.channel is None else opts.channel
+    with a.open_kernel(channel=channel, wait=a.WaitPreset.BALANCED) as ch, s.SensorsDevice() as sensors:
+        sensors.attach(ch.id)
+        sensors.configure(s.SENSOR_SYSCALL, syscalls=TRACKED)
+        sensors.configure(s.SENSOR_EXEC, policy=s.POLICY_HOLD, default_verdict=s.VERDICT_ALLOW,
+                          deadline_ms=opts.deadline_ms, flags=s.F_EXEC_NO_EXIT)
+        print(f"ai_engine: serving channel {ch.id} of /dev/archangel with the kernel sensors", flush=True)
+        engine = Engine(ch, model)
+        if workload is None:
+            engine.serve()
+            print(f"ai_engine: {engine.answered} requests answered, {engine.denied} denied")
+            return 0
+        assert workload.stdin is not None and workload.stdout is not None
+        workload.stdin.write("go\n")
+        workload.stdin.flush()
+        engine.serve(until=lambda: workload.poll() is not None)
+        line = workload.stdout.read()
+        stats = sensors.stats()
+    result = json.loads(line) if line.strip() else {}
+    print(f"ai_engine: {engine.events} syscall events from {len(engine.counts)} processes, "
+          f"{engine.answered} requests answered, {engine.denied} denied; workload {result}")
+    print("ai_engine: sensors " + ", ".join(f"{k}={stats.counters[k]}" for k in (
+        "requests", "responses", "timeouts", "responses_bad", "responses_late", "verdict_deny", "exec_killed",
+        "exec_stopped", "exec_continued")) + ", syscall records observed/sent/dropped %d/%d/%d" % stats.kinds[3][:3])
+    ok = (result.get("processes") == opts.workload and result["killed_odd"] == result["odd"]
+          and result["killed_ordinary"] * 10 <= result["ordinary"]
+          and stats.counters["timeouts"] == 0 and stats.counters["responses_bad"] == 0
+          and stats.counters["responses"] >= opts.workload and workload.returncode == 0)
+    print("ai_engine: kernel workload " + ("passed" if ok else "FAILED"))
+    return 0 if ok else 1
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--socket", help="the host's socket (userspace backend)")
-    ap.add_argument("--channel", type=int, default=0)
+    ap.add_argument("--channel", type=int, help="the channel (userspace: 0; kernel: a new one)")
     ap.add_argument("--backend", choices=["userspace", "kernel", "auto"], default="userspace")
     ap.add_argument("--demo", action="store_true", help="host a channel here and run --peer against it")
     ap.add_argument("--peer", help="the sensor program for --demo (examples/c/sensor_peer.c, built)")
     ap.add_argument("--processes", type=int, default=40)
+    ap.add_argument("--workload", type=int, default=0,
+                    help="kernel backend: run this many test processes and judge the verdicts")
+    ap.add_argument("--deadline-ms", type=int, default=10000,
+                    help="kernel backend: how long an exec waits for a verdict (then ALLOW)")
+    ap.add_argument("--workload-child", type=int, help=argparse.SUPPRESS)
     opts = ap.parse_args()
+    if opts.workload_child is not None:
+        return kernel_workload(opts.workload_child)
 
     t0 = time.perf_counter()
     model = Model(training_set(random.Random(1)))
@@ -238,11 +353,11 @@ def main() -> int:
         return rc
 
     if opts.backend == "kernel":
-        ch = a.open_kernel(channel=opts.channel)
-    elif opts.backend == "auto":
-        ch = a.open(opts.channel, socket_path=opts.socket)
+        return serve_kernel(opts, model)
+    if opts.backend == "auto":
+        ch = a.open(0 if opts.channel is None else opts.channel, socket_path=opts.socket)
     else:
-        ch = a.open_userspace(opts.socket, channel=opts.channel)
+        ch = a.open_userspace(opts.socket, channel=0 if opts.channel is None else opts.channel)
     with ch:
         engine = Engine(ch, model)
         engine.serve()
