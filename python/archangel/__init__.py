@@ -261,7 +261,9 @@ def _timeout_int(timeout: Optional[float]) -> int:
 
 
 def _buffer_arg(data: Buffer) -> Tuple[object, int]:
-    """A non-bytes payload as the accelerator's ``const char *`` (no copy) and its length."""
+    """A payload as the accelerator's ``const char *`` (no copy) and its length; ``bytes`` first."""
+    if data.__class__ is bytes:
+        return data, len(data)  # type: ignore[arg-type]
     view = memoryview(data)
     if not view.contiguous:
         raise ValueError("payload buffer must be contiguous")
@@ -427,6 +429,11 @@ class _Handle:
             self.value = 0
 
 
+def _raw_field(index: int, doc: str) -> property:
+    """A read-only `Message` attribute: field `index` of its `_raw` tuple (_native.MESSAGE_LAYOUT)."""
+    return property(lambda self: self._raw[index], doc=doc)
+
+
 class Message:
     """A received message, lent in place.
 
@@ -453,41 +460,18 @@ class Message:
         self._view: Optional[memoryview] = data
         self._segments: Optional[Tuple[memoryview, ...]] = segments
 
-    @property
-    def type(self) -> int:
-        """The message type (a ``MessageType`` value)."""
-        return self._raw[5]
-
-    @property
-    def priority(self) -> int:
-        """The priority (a ``Priority`` value)."""
-        return self._raw[6]
-
-    @property
-    def flags(self) -> int:
-        """``MessageFlag`` bits."""
-        return self._raw[7]
-
-    @property
-    def sequence(self) -> int:
-        """The sender's sequence number."""
-        return self._raw[2]
-
-    @property
-    def timestamp(self) -> int:
-        """When it was sent (CLOCK_MONOTONIC ns; see :func:`monotonic_ns`)."""
-        return self._raw[3]
+    type = _raw_field(5, "The message type (a ``MessageType`` value).")
+    priority = _raw_field(6, "The priority (a ``Priority`` value).")
+    flags = _raw_field(7, "``MessageFlag`` bits.")
+    sequence = _raw_field(2, "The sender's sequence number.")
+    timestamp = _raw_field(3, "When it was sent (CLOCK_MONOTONIC ns; see :func:`monotonic_ns`).")
+    size = _raw_field(1, "Payload bytes in all segments.")
 
     @property
     def correlation(self) -> Optional[int]:
         """The sequence of the request this answers, or None."""
         raw = self._raw
         return raw[4] if raw[7] & 4 else None
-
-    @property
-    def size(self) -> int:
-        """Payload bytes in all segments."""
-        return self._raw[1]
 
     @property
     def data(self) -> memoryview:
@@ -931,6 +915,7 @@ class Channel:
 
     def _request_fast(self, type: MessageType, data: Buffer, priority: Priority = Priority.NORMAL,
                       timeout: Optional[float] = None) -> Message:
+        # Inlined like `request` (the round trip's Python cost): _buffer_arg, _timeout_int, _message.
         if data.__class__ is bytes:
             ptr: object = data
             n = len(data)  # type: ignore[arg-type]
@@ -955,11 +940,7 @@ class Channel:
 
     def _send_fast(self, type: MessageType, data: Buffer, priority: Priority = Priority.NORMAL,
                    timeout: Optional[float] = None, flags: SendFlag = SendFlag.NONE) -> None:
-        if data.__class__ is bytes:
-            ptr: object = data
-            n = len(data)  # type: ignore[arg-type]
-        else:
-            ptr, n = _buffer_arg(data)
+        ptr, n = _buffer_arg(data)
         if (type | priority) >> 8:
             raise _bad_byte(type, priority)
         code = _fc.fastcall_send(self._h, type, priority, ptr, n, _timeout_int(timeout),  # type: ignore[union-attr]
@@ -969,11 +950,7 @@ class Channel:
 
     def _try_send_fast(self, type: MessageType, data: Buffer, priority: Priority = Priority.NORMAL,
                        flags: SendFlag = SendFlag.NONE) -> bool:
-        if data.__class__ is bytes:
-            ptr: object = data
-            n = len(data)  # type: ignore[arg-type]
-        else:
-            ptr, n = _buffer_arg(data)
+        ptr, n = _buffer_arg(data)
         if (type | priority) >> 8:
             raise _bad_byte(type, priority)
         code = _fc.fastcall_try_send(self._h, type, priority, ptr, n, int(flags))  # type: ignore[union-attr]

@@ -229,9 +229,10 @@ class Engine:
                     elif t == a.MessageType.AI_REQUEST:
                         request = got.message(i)
                         # Copied out: the message is lent only until the next receive.
+                        copy = memoryview(request.tobytes())
                         waiting.append(a.Message(request.type, request.priority, request.flags, request.sequence,
-                                                 request.timestamp, request.correlation, request.size,
-                                                 memoryview(request.tobytes()), ()))
+                                                 request.timestamp, request.correlation, request.size, copy,
+                                                 (copy,)))
             if waiting and (got is None or len(got) < batch):
                 for request in waiting:
                     ch.respond(request, self.verdict(request))
